@@ -1,0 +1,438 @@
+/*
+ * ingest.c - apply agents' batches (see ingest.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agents.h"
+#include "catalog.h"
+#include "dec.h"
+#include "err.h"
+#include "ingest.h"
+#include "log.h"
+#include "util.h"
+
+#define DEC_TEXT_MAX 512	/* a merged decimal as text */
+
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct wire_kv *)a)->key,
+		      ((const struct wire_kv *)b)->key);
+}
+
+/* The filter values as JSON with sorted keys: one text per combination. */
+static char *canonical_filters(const struct wire_agg *a)
+{
+	struct wire_kv sorted[64];
+	cJSON *o;
+	char *text;
+	size_t n = a->nfilters;
+
+	if (n > sizeof(sorted) / sizeof(sorted[0]))
+		return NULL;
+	if (n)
+		memcpy(sorted, a->filters, n * sizeof(sorted[0]));
+	qsort(sorted, n, sizeof(sorted[0]), kv_cmp);
+	o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < n; i++)
+		if (!cJSON_AddStringToObject(o, sorted[i].key, sorted[i].val)) {
+			cJSON_Delete(o);
+			o = NULL;
+		}
+	text = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return text;
+}
+
+/*
+ * out = old (op) new, as normalised text; either side may be NULL.
+ * op '+' adds, 'M' keeps the larger.
+ */
+static int merge_dec(const char *old, const char *new, int op,
+		     char out[DEC_TEXT_MAX])
+{
+	dec_t a, b;
+	int rc = TLY_OK;
+
+	if (!old || !new) {
+		snprintf(out, DEC_TEXT_MAX, "%s", old ? old : new);
+		return TLY_OK;
+	}
+	dec_init(&a);
+	dec_init(&b);
+	if (dec_parse_str(&a, old) != TLY_OK ||
+	    dec_parse_str(&b, new) != TLY_OK) {
+		rc = TLY_EINVAL;
+		goto out;
+	}
+	if (op == '+')
+		dec_add(&a, &a, &b);
+	else if (dec_cmp(&b, &a) > 0)
+		dec_set(&a, &b);
+	dec_normalize(&a);
+	rc = dec_format(&a, out, DEC_TEXT_MAX);
+out:
+	dec_clear(&a);
+	dec_clear(&b);
+	return rc;
+}
+
+/* The row merged so far for one usage key, read before the upsert. */
+struct usage_row {
+	int found;
+	int64_t count;
+	char sum[DEC_TEXT_MAX], max[DEC_TEXT_MAX], latest[DEC_TEXT_MAX];
+	int has_sum, has_max, has_latest;
+	int64_t latest_ts;
+};
+
+static void copy_col(struct store_stmt *st, int i, char *out, int *has)
+{
+	const char *t = store_col_text(st, i);
+
+	*has = t != NULL;
+	snprintf(out, DEC_TEXT_MAX, "%s", t ? t : "");
+}
+
+static int usage_read(struct store_conn *c, const struct wire_agg *a,
+		      const char *filters, struct usage_row *r)
+{
+	static const char *const sql =
+		"SELECT count, sum, max, latest, latest_ts FROM usage "
+		"WHERE sub = ? AND code = ? AND filters = ? AND minute = ?";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	memset(r, 0, sizeof(*r));
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, a->sub);
+	store_bind_text(st, 2, a->code);
+	store_bind_text(st, 3, filters);
+	store_bind_i64(st, 4, a->minute);
+	rc = store_step(st);
+	if (rc == STORE_ROW) {
+		r->found = 1;
+		r->count = store_col_i64(st, 0);
+		copy_col(st, 1, r->sum, &r->has_sum);
+		copy_col(st, 2, r->max, &r->has_max);
+		copy_col(st, 3, r->latest, &r->has_latest);
+		r->latest_ts = store_col_i64(st, 4);
+	}
+	store_reset(st);
+	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+}
+
+static int usage_write(struct store_conn *c, const struct wire_agg *a,
+		       const char *filters, const struct usage_row *r)
+{
+	static const char *const sql =
+		"INSERT INTO usage (sub, code, filters, minute, count, sum, "
+		"max, latest, latest_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		"ON CONFLICT (sub, code, filters, minute) DO UPDATE SET "
+		"count = excluded.count, sum = excluded.sum, "
+		"max = excluded.max, latest = excluded.latest, "
+		"latest_ts = excluded.latest_ts";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, a->sub);
+	store_bind_text(st, 2, a->code);
+	store_bind_text(st, 3, filters);
+	store_bind_i64(st, 4, a->minute);
+	store_bind_i64(st, 5, r->count);
+	store_bind_text(st, 6, r->has_sum ? r->sum : NULL);
+	store_bind_text(st, 7, r->has_max ? r->max : NULL);
+	store_bind_text(st, 8, r->has_latest ? r->latest : NULL);
+	if (r->has_latest)
+		store_bind_i64(st, 9, r->latest_ts);
+	else
+		store_bind_null(st, 9);
+	return store_run(st);
+}
+
+static int distinct_add(struct store_conn *c, const struct wire_agg *a,
+			const char *filters)
+{
+	static const char *const sql =
+		"INSERT INTO usage_distinct (sub, code, filters, minute, value) "
+		"VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+	struct store_stmt *st = NULL;
+	int rc = TLY_OK;
+
+	for (size_t i = 0; rc == TLY_OK && i < a->ndistinct; i++) {
+		rc = store_prepare(c, sql, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_text(st, 1, a->sub);
+		store_bind_text(st, 2, a->code);
+		store_bind_text(st, 3, filters);
+		store_bind_i64(st, 4, a->minute);
+		store_bind_text(st, 5, a->distinct[i]);
+		rc = store_run(st);
+	}
+	return rc;
+}
+
+static int apply_agg(struct store_conn *c, const struct wire_agg *a)
+{
+	struct usage_row r;
+	char *filters = canonical_filters(a);
+	int rc;
+
+	if (!filters)
+		return TLY_ENOMEM;
+	rc = usage_read(c, a, filters, &r);
+	if (rc != TLY_OK)
+		goto out;
+	r.count += (int64_t)a->count;
+	rc = merge_dec(r.has_sum ? r.sum : NULL, a->sum, '+', r.sum);
+	r.has_sum = r.has_sum || a->sum;
+	if (rc == TLY_OK)
+		rc = merge_dec(r.has_max ? r.max : NULL, a->max, 'M', r.max);
+	r.has_max = r.has_max || a->max;
+	/* Lago's latest: the later timestamp; on a tie, the later arrival. */
+	if (rc == TLY_OK && a->latest &&
+	    (!r.has_latest || a->latest_ts >= r.latest_ts)) {
+		snprintf(r.latest, sizeof(r.latest), "%s", a->latest);
+		r.latest_ts = a->latest_ts;
+		r.has_latest = 1;
+	}
+	if (rc == TLY_OK)
+		rc = usage_write(c, a, filters, &r);
+	if (rc == TLY_OK)
+		rc = distinct_add(c, a, filters);
+out:
+	cJSON_free(filters);
+	return rc;
+}
+
+int ingest_event(struct store_conn *c, const struct event *ev,
+		 const char *source, int *inserted)
+{
+	static const char *const sql =
+		"INSERT INTO events (lago_id, sub_key, transaction_id, sub, "
+		"customer, code, ts_ms, properties, precise_total_amount_cents,"
+		" source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		"ON CONFLICT (sub_key, transaction_id) DO NOTHING";
+	char id[UTIL_UUID_LEN], key[EV_ID_MAX + 16];
+	struct store_stmt *st = NULL;
+	char *props;
+	int rc;
+
+	if (util_uuid(id) != TLY_OK)
+		return TLY_EIO;
+	if (ev->sub)
+		snprintf(key, sizeof(key), "%s", ev->sub);
+	else
+		snprintf(key, sizeof(key), "customer:%s", ev->customer);
+	props = cJSON_PrintUnformatted(ev->props);
+	if (!props)
+		return TLY_ENOMEM;
+	rc = store_prepare(c, sql, &st);
+	if (rc == TLY_OK) {
+		store_bind_text(st, 1, id);
+		store_bind_text(st, 2, key);
+		store_bind_text(st, 3, ev->transaction_id);
+		store_bind_text(st, 4, ev->sub);
+		store_bind_text(st, 5, ev->customer);
+		store_bind_text(st, 6, ev->code);
+		store_bind_i64(st, 7, ev->ts_ms);
+		store_bind_text(st, 8, props);
+		store_bind_text(st, 9, ev->precise_total_amount_cents);
+		store_bind_text(st, 10, source);
+		store_bind_i64(st, 11, util_now_ms());
+		rc = store_run(st);
+	}
+	cJSON_free(props);
+	if (rc == TLY_OK)
+		*inserted = store_changes(c) > 0;
+	return rc;
+}
+
+static int batch_claim(struct store_conn *c, const char *agent_id,
+		       const struct wire_batch *b)
+{
+	static const char *const sql =
+		"INSERT INTO batches (agent_id, seq, events_total, records, "
+		"applied_at) VALUES (?, ?, ?, ?, ?)";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, agent_id);
+	store_bind_i64(st, 2, (int64_t)b->seq);
+	store_bind_i64(st, 3, (int64_t)b->events_total);
+	store_bind_i64(st, 4, (int64_t)b->nrecs);
+	store_bind_i64(st, 5, util_now_ms() / 1000);
+	return store_run(st);
+}
+
+static int agent_count(struct store_conn *c, const char *agent_id,
+		       const struct wire_batch *b, uint64_t dups)
+{
+	static const char *const sql =
+		"UPDATE agents SET batches = batches + 1, "
+		"events_received = events_received + ?, "
+		"events_duplicate = events_duplicate + ?, "
+		"last_seq = CASE WHEN last_seq > ? THEN last_seq ELSE ? END "
+		"WHERE id = ?";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, (int64_t)b->events_total);
+	store_bind_i64(st, 2, (int64_t)dups);
+	store_bind_i64(st, 3, (int64_t)b->seq);
+	store_bind_i64(st, 4, (int64_t)b->seq);
+	store_bind_text(st, 5, agent_id);
+	return store_run(st);
+}
+
+int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
+		 const struct wire_batch *b, int *duplicate)
+{
+	uint64_t dups = 0;
+	int rc;
+
+	*duplicate = 0;
+	rc = store_begin(c);
+	if (rc != TLY_OK)
+		return rc;
+	rc = batch_claim(c, agent_id, b);
+	if (rc == TLY_EEXIST) {
+		store_rollback(c);
+		*duplicate = 1;
+		COLL_INC(co, batches_duplicate, 1);
+		return TLY_OK;
+	}
+	for (size_t i = 0; rc == TLY_OK && i < b->nrecs; i++) {
+		const struct wire_rec *r = &b->recs[i];
+		int inserted = 1;
+
+		if (r->kind == WIRE_AGG)
+			rc = apply_agg(c, &r->u.agg);
+		else
+			rc = ingest_event(c, &r->u.ev, agent_id, &inserted);
+		dups += !inserted;
+	}
+	if (rc == TLY_OK)
+		rc = agent_count(c, agent_id, b, dups);
+	if (rc == TLY_OK)
+		rc = store_commit(c);
+	if (rc != TLY_OK) {
+		store_rollback(c);
+		log_error("ingest: batch %s/%llu not applied: %s", agent_id,
+			  (unsigned long long)b->seq, tly_strerror(rc));
+		return rc;
+	}
+	COLL_INC(co, batches_applied, 1);
+	COLL_INC(co, records_applied, b->nrecs);
+	COLL_INC(co, events_applied, b->events_total);
+	COLL_INC(co, events_duplicate, dups);
+	return TLY_OK;
+}
+
+static void refuse(struct coll *co, struct httpd_resp *resp, int status,
+		   enum coll_refusal why, const char *code, const char *msg)
+{
+	COLL_INC(co, refused[why], 1);
+	if (status == 400)
+		httpd_error(resp, 400, msg, NULL);
+	else if (status == 422)
+		httpd_invalid(resp, "batch", msg);
+	else
+		httpd_error(resp, status, code, NULL);
+}
+
+/* Map a wire_decode failure to its answer. */
+static void refuse_decode(struct coll *co, struct httpd_resp *resp, int rc,
+			  const char *msg)
+{
+	if (rc == TLY_ETOOBIG)
+		refuse(co, resp, 413, REFUSE_TOO_LARGE, "batch_too_large", msg);
+	else if (rc == TLY_EINVAL)
+		refuse(co, resp, 422, REFUSE_INVALID, NULL, msg);
+	else if (rc == TLY_ENOMEM)
+		refuse(co, resp, 500, REFUSE_INTERNAL, "out_of_memory", msg);
+	else
+		refuse(co, resp, 400, REFUSE_CORRUPT, NULL, msg);
+}
+
+void ingest_http(struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct coll *co = req->app;
+	const char *enc = httpd_header(req, "Content-Encoding");
+	char agent[WIRE_AGENT_ID_MAX + 1], msg[256];
+	struct wire_batch b;
+	struct store_conn *c;
+	int rc, dup = 0;
+	cJSON *o;
+
+	c = store_acquire(co->store);
+	rc = agents_auth(c, httpd_bearer(req), agent);
+	store_release(c);
+	if (rc != TLY_OK) {
+		refuse(co, resp, 401, REFUSE_AUTH, NULL, NULL);
+		return;
+	}
+	if (enc && strcmp(enc, "deflate") != 0) {
+		refuse(co, resp, 400, REFUSE_CORRUPT, NULL,
+		       "Content-Encoding must be deflate");
+		return;
+	}
+	rc = wire_decode(req->body, req->body_len, &co->limits, &b, msg,
+			 sizeof(msg));
+	if (rc != TLY_OK) {
+		log_warn("ingest: batch from %s refused: %s", agent, msg);
+		refuse_decode(co, resp, rc, msg);
+		return;
+	}
+	if (strcmp(b.agent_id, agent) != 0) {
+		log_warn("ingest: agent %s sent a batch for agent %s", agent,
+			 b.agent_id);
+		refuse(co, resp, 403, REFUSE_FORBIDDEN, "agent_id_mismatch",
+		       NULL);
+		wire_batch_free(&b);
+		return;
+	}
+	c = store_acquire(co->store);
+	rc = ingest_apply(co, c, agent, &b, &dup);
+	store_release(c);
+	if (rc != TLY_OK) {
+		refuse(co, resp, 500, REFUSE_INTERNAL, "store_failed", NULL);
+	} else {
+		o = cJSON_CreateObject();
+		if (o && (!cJSON_AddNumberToObject(o, "seq", (double)b.seq) ||
+			  !cJSON_AddStringToObject(o, "status", dup ?
+						   "duplicate" : "applied"))) {
+			cJSON_Delete(o);
+			o = NULL;
+		}
+		httpd_json(resp, 200, o);
+	}
+	wire_batch_free(&b);
+}
+
+void ingest_catalog_http(struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct coll *co = req->app;
+	char agent[WIRE_AGENT_ID_MAX + 1];
+	struct store_conn *c = store_acquire(co->store);
+	cJSON *cat = NULL;
+	int rc = agents_auth(c, httpd_bearer(req), agent);
+
+	if (rc == TLY_OK)
+		rc = catalog_build(c, &cat);
+	store_release(c);
+	if (rc == TLY_EAUTH)
+		httpd_error(resp, 401, NULL, NULL);
+	else if (rc != TLY_OK)
+		httpd_error(resp, 500, "store_failed", NULL);
+	else
+		httpd_json(resp, 200, cat);
+}

@@ -1,0 +1,297 @@
+/*
+ * store_sqlite.c - the SQLite engine of the collector's store (store.h).
+ *
+ * One connection, in WAL mode with synchronous=FULL (an acknowledged batch
+ * must survive power loss), guarded by a mutex: SQLite serialises writers
+ * anyway, and one connection lets every statement be prepared once.  The
+ * statement cache is an open-addressed table keyed by the address of the
+ * SQL text.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "store.h"
+
+#define SQ_CACHE 256		/* statements per connection, a power of 2 */
+
+struct store_stmt {
+	const struct store_engine *e;
+	sqlite3_stmt *st;
+	const char *sql;	/* cache key */
+};
+
+struct store_conn {
+	const struct store_engine *e;
+	sqlite3 *db;
+	struct store_stmt cache[SQ_CACHE];
+};
+
+struct store {
+	const struct store_engine *e;
+	pthread_mutex_t lock;
+	struct store_conn conn;
+};
+
+/*
+ * Schema versions; each step runs once, in order, in its own transaction
+ * (db_migrate).  Append new steps; never edit a released one.
+ */
+static const char *const sq_migrations[] = {
+	/* 1: agents, batches, usage, events, billing objects */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"INSERT INTO meta VALUES ('catalog_version', '1');"
+	"CREATE TABLE agents ("
+	"  id TEXT PRIMARY KEY,"
+	"  key_id TEXT NOT NULL UNIQUE,"	/* public part of the token */
+	"  token_hash TEXT NOT NULL,"		/* SHA-256 of the whole token */
+	"  created_at INTEGER NOT NULL,"
+	"  revoked_at INTEGER,"
+	"  batches INTEGER NOT NULL DEFAULT 0,"
+	"  events_received INTEGER NOT NULL DEFAULT 0,"
+	"  events_duplicate INTEGER NOT NULL DEFAULT 0,"
+	"  last_seq INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE batches ("
+	"  agent_id TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  events_total INTEGER NOT NULL,"
+	"  records INTEGER NOT NULL,"
+	"  applied_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (agent_id, seq));"
+	/* Pre-aggregated usage, merged per minute; decimals as text. */
+	"CREATE TABLE usage ("
+	"  sub TEXT NOT NULL, code TEXT NOT NULL,"
+	"  filters TEXT NOT NULL,"		/* canonical JSON, sorted keys */
+	"  minute INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  sum TEXT, max TEXT, latest TEXT, latest_ts INTEGER,"
+	"  PRIMARY KEY (sub, code, filters, minute));"
+	"CREATE TABLE usage_distinct ("
+	"  sub TEXT NOT NULL, code TEXT NOT NULL, filters TEXT NOT NULL,"
+	"  minute INTEGER NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY (sub, code, filters, minute, value));"
+	/* Whole events; sub_key is the subscription, or 'customer:'||id. */
+	"CREATE TABLE events ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  sub_key TEXT NOT NULL,"
+	"  transaction_id TEXT NOT NULL,"
+	"  sub TEXT, customer TEXT,"
+	"  code TEXT NOT NULL,"
+	"  ts_ms INTEGER NOT NULL,"
+	"  properties TEXT NOT NULL,"
+	"  precise_total_amount_cents TEXT,"
+	"  source TEXT NOT NULL,"		/* 'api' or the agent id */
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (sub_key, transaction_id));"
+	"CREATE INDEX events_by_sub ON events (sub, code, ts_ms);"
+	/* Billing objects keep Lago's JSON as `doc`, with keys as columns. */
+	"CREATE TABLE customers ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  external_id TEXT NOT NULL,"
+	"  sequential_id INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"		/* Unix ms */
+	"  updated_at INTEGER NOT NULL,"
+	"  deleted_at INTEGER);"
+	"CREATE UNIQUE INDEX customers_live ON customers (external_id)"
+	"  WHERE deleted_at IS NULL;"
+	"CREATE TABLE billable_metrics ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  code TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  deleted_at INTEGER);"
+	"CREATE UNIQUE INDEX billable_metrics_live ON billable_metrics (code)"
+	"  WHERE deleted_at IS NULL;"
+	"CREATE TABLE taxes ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  code TEXT NOT NULL UNIQUE,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE plans ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  code TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  deleted_at INTEGER);"
+	"CREATE UNIQUE INDEX plans_live ON plans (code)"
+	"  WHERE deleted_at IS NULL;"
+	"CREATE TABLE subscriptions ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  external_id TEXT NOT NULL,"
+	"  customer_id TEXT NOT NULL REFERENCES customers (lago_id),"
+	"  plan_id TEXT NOT NULL REFERENCES plans (lago_id),"
+	"  status TEXT NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE INDEX subscriptions_by_ext ON subscriptions (external_id);"
+	"CREATE INDEX subscriptions_by_customer ON subscriptions (customer_id);",
+};
+
+static struct store_conn *sq_acquire(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	return &s->conn;
+}
+
+static void sq_release(struct store_conn *c)
+{
+	struct store *s = (struct store *)((char *)c -
+					   offsetof(struct store, conn));
+
+	/* A transaction left open by a failed caller must not leak on. */
+	if (!sqlite3_get_autocommit(c->db)) {
+		log_warn("store: transaction left open; rolled back");
+		db_rollback(c->db);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int sq_exec(struct store_conn *c, const char *sql)
+{
+	if (strcmp(sql, "ROLLBACK") == 0)
+		return db_rollback(c->db);
+	if (strcmp(sql, "BEGIN") == 0)
+		return db_begin(c->db);
+	return db_exec(c->db, sql);
+}
+
+static int sq_prepare(struct store_conn *c, const char *sql,
+		      struct store_stmt **out)
+{
+	size_t h = ((uintptr_t)sql >> 3) & (SQ_CACHE - 1);
+
+	for (size_t i = 0; i < SQ_CACHE; i++) {
+		struct store_stmt *e = &c->cache[(h + i) & (SQ_CACHE - 1)];
+
+		if (e->sql == sql) {
+			sqlite3_reset(e->st);
+			sqlite3_clear_bindings(e->st);
+			*out = e;
+			return TLY_OK;
+		}
+		if (e->sql)
+			continue;
+		if (db_prepare(c->db, &e->st, sql) != TLY_OK)
+			return TLY_EDB;
+		e->e = c->e;
+		e->sql = sql;
+		*out = e;
+		return TLY_OK;
+	}
+	log_error("store: more than %d distinct statements", SQ_CACHE);
+	return TLY_EDB;
+}
+
+static int sq_bind_text(struct store_stmt *st, int i, const char *v,
+			size_t len)
+{
+	return sqlite3_bind_text(st->st, i, v, (int)len, SQLITE_TRANSIENT) ==
+	       SQLITE_OK ? TLY_OK : TLY_EDB;
+}
+
+static int sq_bind_i64(struct store_stmt *st, int i, int64_t v)
+{
+	return sqlite3_bind_int64(st->st, i, v) == SQLITE_OK ? TLY_OK : TLY_EDB;
+}
+
+static int sq_bind_null(struct store_stmt *st, int i)
+{
+	return sqlite3_bind_null(st->st, i) == SQLITE_OK ? TLY_OK : TLY_EDB;
+}
+
+static int sq_step(struct store_stmt *st)
+{
+	int rc = sqlite3_step(st->st);
+
+	if (rc == SQLITE_ROW)
+		return STORE_ROW;
+	if (rc == SQLITE_DONE)
+		return STORE_DONE;
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return TLY_EEXIST;
+	log_error("store: %s: %s", sqlite3_sql(st->st),
+		  sqlite3_errmsg(sqlite3_db_handle(st->st)));
+	return TLY_EDB;
+}
+
+static const char *sq_col_text(struct store_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st->st, i);
+}
+
+static int64_t sq_col_i64(struct store_stmt *st, int i)
+{
+	return sqlite3_column_int64(st->st, i);
+}
+
+static int sq_col_null(struct store_stmt *st, int i)
+{
+	return sqlite3_column_type(st->st, i) == SQLITE_NULL;
+}
+
+static void sq_reset(struct store_stmt *st)
+{
+	sqlite3_reset(st->st);
+	sqlite3_clear_bindings(st->st);
+}
+
+static int64_t sq_changes(struct store_conn *c)
+{
+	return sqlite3_changes64(c->db);
+}
+
+static void sq_close(struct store *s)
+{
+	for (size_t i = 0; i < SQ_CACHE; i++)
+		db_finalize(&s->conn.cache[i].st);
+	db_close(&s->conn.db);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int sq_open(struct store **out, const char *path)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return TLY_ENOMEM;
+	s->e = &store_sqlite_engine;
+	s->conn.e = &store_sqlite_engine;
+	pthread_mutex_init(&s->lock, NULL);
+	rc = db_open(&s->conn.db, path, DB_SYNC_FULL, 10000);
+	if (rc == TLY_OK)
+		rc = db_migrate(s->conn.db, sq_migrations,
+				(int)(sizeof(sq_migrations) /
+				      sizeof(sq_migrations[0])), path);
+	if (rc != TLY_OK) {
+		sq_close(s);
+		return rc;
+	}
+	*out = s;
+	return TLY_OK;
+}
+
+const struct store_engine store_sqlite_engine = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.acquire = sq_acquire,
+	.release = sq_release,
+	.exec = sq_exec,
+	.prepare = sq_prepare,
+	.bind_text = sq_bind_text,
+	.bind_i64 = sq_bind_i64,
+	.bind_null = sq_bind_null,
+	.step = sq_step,
+	.col_text = sq_col_text,
+	.col_i64 = sq_col_i64,
+	.col_null = sq_col_null,
+	.reset = sq_reset,
+	.changes = sq_changes,
+};

@@ -1,0 +1,64 @@
+/*
+ * db.h - SQLite helpers shared by the agent's buffer and the collector's
+ * SQLite store.
+ *
+ * db_open opens (creating if needed) a database in WAL mode with a busy
+ * timeout, foreign keys on, and the synchronous level the caller chooses:
+ * NORMAL survives a process crash, FULL survives power loss.  Migrations
+ * are an ordered array of SQL scripts; PRAGMA user_version records how many
+ * have run, and each runs in its own transaction together with the bump,
+ * so a crash mid-migration leaves the previous version intact.
+ *
+ * Errors are returned as TLY_EDB with the SQLite message logged, naming
+ * the statement or file, so callers only decide what to do about them.
+ */
+#ifndef TALLY_DB_H
+#define TALLY_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum db_sync { DB_SYNC_OFF, DB_SYNC_NORMAL, DB_SYNC_FULL };
+
+/* Open path (":memory:" works) with WAL, busy timeout in ms, sync level. */
+int db_open(sqlite3 **out, const char *path, enum db_sync sync,
+	    int busy_ms);
+
+/* Close; NULL-safe.  Sets *db to NULL. */
+void db_close(sqlite3 **db);
+
+/* Run SQL with no results (DDL, pragmas, several statements). */
+int db_exec(sqlite3 *db, const char *sql);
+
+/* BEGIN IMMEDIATE (takes the write lock now), COMMIT, ROLLBACK. */
+int db_begin(sqlite3 *db);
+int db_commit(sqlite3 *db);
+int db_rollback(sqlite3 *db);	/* harmless when no transaction is open */
+
+/* Prepare a statement that lives long (SQLITE_PREPARE_PERSISTENT). */
+int db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql);
+
+/* Finalize; NULL-safe.  Sets *st to NULL. */
+void db_finalize(sqlite3_stmt **st);
+
+/*
+ * Step a statement that returns no row (INSERT, UPDATE, DELETE) and
+ * reset it with its bindings cleared.  TLY_OK, TLY_EEXIST on a UNIQUE or
+ * PRIMARY KEY conflict, TLY_EDB otherwise.
+ */
+int db_run(sqlite3_stmt *st);
+
+/* Current PRAGMA user_version, or -1 on error. */
+int db_version(sqlite3 *db);
+
+/*
+ * Bring the schema to version n by running steps[v..n) in order, each in
+ * its own transaction with the user_version bump.  A database newer than
+ * n is refused (TLY_EVERSION): an old binary must not write a schema it
+ * does not know.  `what` names the database in messages.
+ */
+int db_migrate(sqlite3 *db, const char *const *steps, int n,
+	       const char *what);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * util.c - random ids and time text (see util.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "err.h"
+#include "util.h"
+
+int util_random(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return TLY_EIO;
+		p += got;
+		n -= (size_t)got;
+	}
+	return TLY_OK;
+}
+
+void util_hex(const void *buf, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int util_uuid(char out[UTIL_UUID_LEN])
+{
+	unsigned char b[16];
+	char hex[33];
+
+	if (util_random(b, sizeof(b)) != TLY_OK)
+		return TLY_EIO;
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);	/* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	util_hex(b, sizeof(b), hex);
+	snprintf(out, UTIL_UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+		 hex + 12, hex + 16, hex + 20);
+	return TLY_OK;
+}
+
+void util_iso_time(int64_t ms, int with_ms, char out[UTIL_TIME_LEN])
+{
+	time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	int frac = (int)(ms - (int64_t)sec * 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&sec, &tm);
+	n = strftime(out, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (with_ms)
+		snprintf(out + n, UTIL_TIME_LEN - n, ".%03uZ",
+			 (unsigned)frac % 1000u);
+	else
+		snprintf(out + n, UTIL_TIME_LEN - n, "Z");
+}
+
+int64_t util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

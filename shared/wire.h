@@ -1,0 +1,128 @@
+/*
+ * wire.h - batch format version 1 between agent and collector.
+ *
+ * A batch is a zlib stream (RFC 1950) of one JSON document (DESIGN.md,
+ * Wire format):
+ *   {"v": 1, "agent_id": "edge-07", "seq": 42, "created_at": 1764000000,
+ *    "events_total": 10512, "records": [
+ *      {"kind": "agg", "sub": "sub_1", "code": "api_calls",
+ *       "minute": 1764000000, "filters": {"region": "eu"}, "count": 10000,
+ *       "sum": "123.5", "max": "12", "latest": "3",
+ *       "latest_ts": 1764000059, "distinct": ["a", "b"]},
+ *      {"kind": "event", "transaction_id": "tx-9", "sub": "sub_1",
+ *       "code": "storage", "timestamp": 1764000012,
+ *       "properties": {"gb": "3.2"}}]}
+ *
+ * Decimals travel as strings.  An agg record carries only the fields its
+ * metric needs; count is always there.  An event record's timestamp is
+ * Unix seconds, with a fractional part of up to 3 digits when the event
+ * had milliseconds.
+ *
+ * The decoder is the collector's first line of defence: it caps the
+ * compressed size, the inflated size and the inflation ratio, and stops
+ * inflating the moment a cap is crossed (a decompression bomb is refused
+ * before it is inflated whole).  Every field is type-checked; decimals must
+ * parse (dec_valid); events_total must equal the sum of the records'
+ * counts (1 per event record).
+ *
+ * Ownership: a decoded struct wire_batch owns one cJSON tree and the
+ * record array; every const char * points into the tree and lives until
+ * wire_batch_free.  For encoding, the caller's strings are only read.
+ */
+#ifndef TALLY_WIRE_H
+#define TALLY_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "event.h"
+
+#define WIRE_VERSION 1
+#define WIRE_AGENT_ID_MAX 128		/* bytes in an agent id */
+
+struct wire_limits {
+	size_t max_compressed;	/* bytes of zlib input */
+	size_t max_inflated;	/* bytes of JSON after inflating */
+	unsigned max_ratio;	/* inflated / compressed, at most */
+	size_t max_records;	/* records per batch */
+};
+
+/* 16 MiB compressed, 256 MiB inflated, ratio 200, 1,000,000 records. */
+extern const struct wire_limits wire_default_limits;
+
+struct wire_kv {
+	const char *key;
+	const char *val;
+};
+
+/* A pre-aggregated record: many events of one (sub, code, filters, minute). */
+struct wire_agg {
+	const char *sub;		/* external_subscription_id */
+	const char *code;		/* billable metric code */
+	int64_t minute;			/* Unix seconds, a multiple of 60 */
+	const struct wire_kv *filters;	/* nfilters pairs, or NULL */
+	size_t nfilters;
+	uint64_t count;			/* events this record stands for, >= 1 */
+	const char *sum;		/* decimal text, or NULL when absent */
+	const char *max;		/* decimal text, or NULL */
+	const char *latest;		/* decimal text, or NULL */
+	int64_t latest_ts;		/* Unix seconds of `latest`; 0 if none */
+	const char *const *distinct;	/* ndistinct values, or NULL */
+	size_t ndistinct;
+};
+
+enum wire_kind { WIRE_AGG = 1, WIRE_EVENT = 2 };
+
+struct wire_rec {
+	enum wire_kind kind;
+	union {
+		struct wire_agg agg;
+		struct event ev;	/* props is a cJSON object of strings;
+					 * customer and precise_total_amount_cents
+					 * are carried when set */
+	} u;
+};
+
+struct wire_batch {
+	int v;				/* WIRE_VERSION */
+	const char *agent_id;		/* 1..WIRE_AGENT_ID_MAX bytes */
+	uint64_t seq;			/* per-agent sequence, >= 1 */
+	int64_t created_at;		/* Unix seconds */
+	uint64_t events_total;		/* sum of the records' counts */
+	struct wire_rec *recs;
+	size_t nrecs;
+	cJSON *root;			/* decoder's tree; NULL when encoding */
+};
+
+/*
+ * Encode b as JSON and deflate it at zlib `level` (0..9, or -1 for the
+ * default).  b->v and b->events_total are written as given.  On TLY_OK,
+ * *out is a malloc'd buffer of *outlen bytes that the caller frees.
+ * TLY_ENOMEM, TLY_EINVAL (a NULL required string, a bad kind) or TLY_ELIB.
+ */
+int wire_encode(const struct wire_batch *b, int level, unsigned char **out,
+		size_t *outlen);
+
+/*
+ * Inflate buf[0..len) within lim (NULL for wire_default_limits) and
+ * decode it into *out.  Returns TLY_OK; TLY_ETOOBIG (over a cap or a
+ * bomb); TLY_ECORRUPT (not zlib, truncated, bad checksum, not JSON, or
+ * trailing bytes); TLY_EVERSION (v != 1); TLY_EINVAL (a field missing or
+ * of the wrong type, a bad decimal, events_total wrong); TLY_ENOMEM.  On
+ * error, err (if not NULL) holds a message naming what is wrong, e.g.
+ * "records[3].sum: not a decimal string", and *out is empty.
+ */
+int wire_decode(const void *buf, size_t len, const struct wire_limits *lim,
+		struct wire_batch *out, char *err, size_t errlen);
+
+/* Release a decoded batch; it is empty afterwards.  NULL-safe. */
+void wire_batch_free(struct wire_batch *b);
+
+/*
+ * The inflate step alone, with the same caps and errors: on TLY_OK *out is
+ * a malloc'd, NUL-terminated buffer of *outlen bytes.
+ */
+int wire_inflate(const void *buf, size_t len, const struct wire_limits *lim,
+		 char **out, size_t *outlen, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,217 @@
+"""Shared helpers of the integration tests: temp dirs, free loopback
+ports, processes started and stopped by PID, bounded waits, and a tiny
+test runner that prints cmocka-like lines and a closing count.
+
+Standard library only: the tests run on a bare Debian with python3.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+AGENT = os.path.join(ROOT, "bin", "tally-agent")
+COLLECTOR = os.path.join(ROOT, "bin", "tally-collector")
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=10.0, step=0.02, what="condition"):
+    """Poll pred() until it is true, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+class Proc:
+    """A process we started; stop() ends it by PID, always."""
+
+    def __init__(self, argv, env=None, cwd=None, log=None):
+        self.argv = argv
+        self.log = log
+        out = open(log, "ab") if log else subprocess.DEVNULL
+        full_env = dict(os.environ)
+        for k in list(full_env):
+            if k.startswith("TALLY_"):
+                del full_env[k]
+        full_env.update(env or {})
+        self.p = subprocess.Popen(argv, stdout=out, stderr=out, env=full_env,
+                                  cwd=cwd, start_new_session=True)
+        if log:
+            out.close()
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            os.kill(self.p.pid, signal.SIGKILL)
+        self.p.wait(timeout=10)
+
+    def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL if it does not go; returns the exit code."""
+        if self.alive():
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait(timeout=10)
+        return self.p.returncode
+
+    def output(self):
+        if not self.log or not os.path.exists(self.log):
+            return ""
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def run(argv, env=None, timeout=60, input=None):
+    """Run a command to completion; returns (code, stdout, stderr)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
+    full_env.update(env or {})
+    r = subprocess.run(argv, capture_output=True, env=full_env, timeout=timeout,
+                       input=input)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+class Suite:
+    """Collects test functions; main() runs them with a fresh temp dir each
+    and cleans up every process they registered."""
+
+    def __init__(self, name):
+        self.name = name
+        self.tests = []
+        self.procs = []
+        self.tmp = None
+
+    def test(self, fn):
+        self.tests.append(fn)
+        return fn
+
+    def start(self, argv, env=None, log_name=None):
+        log = os.path.join(self.tmp, (log_name or os.path.basename(argv[0])) + ".log")
+        p = Proc(argv, env=env, cwd=self.tmp, log=log)
+        self.procs.append(p)
+        return p
+
+    def main(self):
+        passed = failed = 0
+        only = os.environ.get("TALLY_ONLY")
+        for fn in self.tests:
+            if only and only not in fn.__name__:
+                continue
+            self.tmp = tempfile.mkdtemp(prefix="tally-it-")
+            self.procs = []
+            print("[ RUN      ] %s.%s" % (self.name, fn.__name__), flush=True)
+            t0 = time.monotonic()
+            ok = False
+            try:
+                fn(self)
+                ok = True
+            except Exception:
+                traceback.print_exc()
+                for p in self.procs:
+                    out = p.output()
+                    if out:
+                        print("--- %s (last lines)" % p.log)
+                        print("\n".join(out.splitlines()[-25:]))
+            finally:
+                for p in self.procs:
+                    p.stop()
+            dt = time.monotonic() - t0
+            if ok:
+                passed += 1
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                print("[       OK ] %s.%s (%.1fs)" % (self.name, fn.__name__, dt))
+            else:
+                failed += 1
+                print("[  FAILED  ] %s.%s (kept %s)" % (self.name, fn.__name__, self.tmp))
+        print("%s: %d passed, %d failed" % (self.name, passed, failed), flush=True)
+        sys.exit(1 if failed else 0)
+
+
+# ---- The collector and its APIs ------------------------------------------
+
+import json
+import urllib.error
+import urllib.request
+
+API_KEY = "test-api-key"
+
+
+class Collector:
+    """A tally-collector on a free loopback port with a temp SQLite db."""
+
+    def __init__(self, suite, api_key=API_KEY, extra=(), env=None, db=None):
+        self.suite = suite
+        self.port = free_port()
+        self.db = db or os.path.join(suite.tmp, "collector.db")
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.api_key = api_key
+        self.argv = [COLLECTOR, "--db", "sqlite:" + self.db,
+                     "--listen", "127.0.0.1:%d" % self.port,
+                     "--api-key", api_key] + list(extra)
+        self.env = env
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = self.suite.start(self.argv, env=self.env, log_name="collector")
+        wait_until(self.healthy, timeout=10, what="collector /healthz")
+
+    def healthy(self):
+        try:
+            return http("GET", self.url + "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        return self.proc.stop()
+
+    def agent_token(self, agent_id):
+        code, out, err = run([COLLECTOR, "--db", "sqlite:" + self.db,
+                              "agents", "add", agent_id])
+        assert code == 0, err
+        return out.strip()
+
+    def api(self, method, path, body=None, key=None, raw=None):
+        """Call /api/v1/PATH; returns (status, decoded JSON or text)."""
+        return http(method, self.url + "/api/v1" + path, body=body, raw=raw,
+                    headers={"Authorization": "Bearer " + (key or self.api_key)})
+
+
+def http(method, url, body=None, headers=None, raw=None, timeout=30):
+    """One HTTP request; returns (status, JSON-decoded body or text)."""
+    data = raw if raw is not None else (
+        json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers=dict(headers or {}))
+    if data is not None and "Content-Type" not in req.headers:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, text = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text.decode("utf-8", "replace")

@@ -1,0 +1,170 @@
+/*
+ * test_db.c - SQLite helpers: WAL, migrations, conflicts, rollback.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/tally-db-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	log_init("test", LOG_ERROR + 1);	/* quiet: errors are expected */
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char p[160];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
+
+static const char *text1(sqlite3 *db, const char *sql, char *buf, size_t n)
+{
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	buf[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(buf, n, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return buf;
+}
+
+static const char *const steps[] = {
+	"CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT UNIQUE);",
+	"CREATE TABLE b (x INTEGER); INSERT INTO b VALUES (7);",
+};
+
+static void test_open_wal_and_sync(void **state)
+{
+	sqlite3 *db;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(db_open(&db, path, DB_SYNC_FULL, 1000), TLY_OK);
+	assert_string_equal(text1(db, "PRAGMA journal_mode", buf, sizeof(buf)),
+			    "wal");
+	assert_string_equal(text1(db, "PRAGMA synchronous", buf, sizeof(buf)),
+			    "2");
+	assert_string_equal(text1(db, "PRAGMA foreign_keys", buf, sizeof(buf)),
+			    "1");
+	db_close(&db);
+	assert_null(db);
+	db_close(&db);	/* NULL-safe */
+}
+
+static void test_open_fails_cleanly(void **state)
+{
+	sqlite3 *db = (sqlite3 *)1;
+
+	(void)state;
+	assert_int_equal(db_open(&db, "/nonexistent-dir/x/t.db", DB_SYNC_NORMAL,
+				 100), TLY_EDB);
+	assert_null(db);
+}
+
+static void test_migrate(void **state)
+{
+	sqlite3 *db;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(db_open(&db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_version(db), 0);
+	assert_int_equal(db_migrate(db, steps, 1, "t"), TLY_OK);
+	assert_int_equal(db_version(db), 1);
+	assert_int_equal(db_migrate(db, steps, 2, "t"), TLY_OK);
+	assert_int_equal(db_version(db), 2);
+	/* Running again changes nothing: b still has one row. */
+	assert_int_equal(db_migrate(db, steps, 2, "t"), TLY_OK);
+	assert_string_equal(text1(db, "SELECT count(*) FROM b", buf,
+				  sizeof(buf)), "1");
+	/* An older binary refuses a newer schema. */
+	assert_int_equal(db_migrate(db, steps, 1, "t"), TLY_EVERSION);
+	db_close(&db);
+}
+
+static void test_failed_migration_rolls_back(void **state)
+{
+	static const char *const bad[] = {
+		"CREATE TABLE a (id INTEGER);",
+		"CREATE TABLE c (x INTEGER); INSERT INTO nowhere VALUES (1);",
+	};
+	sqlite3 *db;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(db_open(&db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_migrate(db, bad, 2, "t"), TLY_EDB);
+	assert_int_equal(db_version(db), 1);
+	assert_string_equal(text1(db, "SELECT count(*) FROM sqlite_master "
+				      "WHERE name='c'", buf, sizeof(buf)), "0");
+	db_close(&db);
+}
+
+static void test_run_conflict_and_rollback(void **state)
+{
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(db_open(&db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_migrate(db, steps, 1, "t"), TLY_OK);
+	assert_int_equal(db_prepare(db, &ins, "INSERT INTO a(name) VALUES (?)"),
+			 TLY_OK);
+	assert_int_equal(db_begin(db), TLY_OK);
+	sqlite3_bind_text(ins, 1, "x", -1, SQLITE_STATIC);
+	assert_int_equal(db_run(ins), TLY_OK);
+	sqlite3_bind_text(ins, 1, "x", -1, SQLITE_STATIC);
+	assert_int_equal(db_run(ins), TLY_EEXIST);
+	assert_int_equal(db_rollback(db), TLY_OK);
+	assert_string_equal(text1(db, "SELECT count(*) FROM a", buf,
+				  sizeof(buf)), "0");
+	assert_int_equal(db_rollback(db), TLY_OK);	/* none open: fine */
+	db_finalize(&ins);
+	assert_null(ins);
+	assert_int_equal(db_prepare(db, &ins, "SELEC 1"), TLY_EDB);
+	assert_null(ins);
+	db_finalize(&ins);
+	db_close(&db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_open_wal_and_sync),
+		T(test_open_fails_cleanly),
+		T(test_migrate),
+		T(test_failed_migration_rolls_back),
+		T(test_run_conflict_and_rollback),
+	};
+
+	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
+}
