@@ -1,0 +1,845 @@
+/*
+ * buf.c - the agent's SQLite buffer and its writer thread (see buf.h).
+ *
+ * THREADING: callers append a job to a queue under b->mu and sleep on
+ * b->done.  The writer takes every queued job at once, runs them in one
+ * transaction (each inside a savepoint, so one job's failure undoes only
+ * that job), commits, then applies the jobs' counter changes and wakes
+ * the callers.  Counters (struct buf_stats) change only under b->mu and
+ * only after a commit, so a reader never sees what might roll back.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "buf.h"
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "roll.h"
+#include "util.h"
+
+#define EVENT_OVERHEAD 48	/* bytes counted per event beyond its text */
+
+static const char *const buf_migrations[] = {
+	/* 1 */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO meta VALUES ('next_seq', 1), ('last_acked_seq', 0),"
+	"  ('dropped_total', 0);"
+	/* Events taken and not yet batched.  fkey/agg/val are set when the
+	 * event pre-aggregates (props is then not needed and NULL). */
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  tx TEXT NOT NULL, sub TEXT, customer TEXT, code TEXT NOT NULL,"
+	"  ts_ms INTEGER NOT NULL, props TEXT, ptac TEXT,"
+	"  agg TEXT, fkey TEXT, val TEXT,"
+	"  bytes INTEGER NOT NULL);"
+	/* Transaction ids seen within the dedup window. */
+	"CREATE TABLE seen (key TEXT PRIMARY KEY, at INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
+	"CREATE INDEX seen_at ON seen (at);"
+	"CREATE TABLE outbox ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  body BLOB NOT NULL,"
+	"  events INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE catalog (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  json TEXT NOT NULL);",
+};
+
+enum job_kind { JOB_PUT, JOB_BATCH, JOB_ACK, JOB_CATALOG, JOB_PRUNE };
+
+struct job {
+	enum job_kind kind;
+	const struct event *evs;	/* PUT */
+	size_t n, dups;
+	int64_t seq;			/* ACK */
+	const char *json;		/* CATALOG */
+	struct roll_catalog *cat;	/* CATALOG: parsed, installed on commit */
+	int made;			/* BATCH */
+	struct buf_stats delta;		/* counter changes, applied on commit */
+	int rc;
+	int done;
+	struct job *next;
+};
+
+enum {
+	S_SEEN, S_EVENT, S_TAKE, S_DEL_EVENTS, S_OUTBOX, S_ACK_SEL, S_ACK_DEL,
+	S_META, S_OLDEST, S_MAX_ID, S_DROP_SEEN, S_DROP_EVENT, S_PRUNE, S_CATALOG,
+	S_COUNT
+};
+
+static const char *const buf_sql[S_COUNT] = {
+	[S_SEEN] = "INSERT OR IGNORE INTO seen (key, at) VALUES (?, ?)",
+	[S_EVENT] = "INSERT INTO events (tx, sub, customer, code, ts_ms, props,"
+		    " ptac, agg, fkey, val, bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	[S_TAKE] = "SELECT id, tx, sub, customer, code, ts_ms, props, ptac, agg,"
+		   " fkey, val, bytes FROM events ORDER BY id LIMIT ?",
+	[S_DEL_EVENTS] = "DELETE FROM events WHERE id <= ?",
+	[S_OUTBOX] = "INSERT INTO outbox (seq, body, events, created_at) "
+		     "VALUES (?, ?, ?, ?)",
+	[S_ACK_SEL] = "SELECT events, length(body) FROM outbox WHERE seq = ?",
+	[S_ACK_DEL] = "DELETE FROM outbox WHERE seq = ?",
+	[S_META] = "UPDATE meta SET value = ? WHERE key = ?",
+	[S_OLDEST] = "SELECT id, bytes FROM events WHERE id <= ? ORDER BY id",
+	[S_MAX_ID] = "SELECT COALESCE(max(id), 0) FROM events",
+	[S_DROP_SEEN] = "DELETE FROM seen WHERE key IN (SELECT "
+			"COALESCE(sub, 'customer:' || customer) || char(31) || tx"
+			" FROM events WHERE id <= ?)",
+	[S_DROP_EVENT] = "DELETE FROM events WHERE id <= ?",
+	[S_PRUNE] = "DELETE FROM seen WHERE at < ?",
+	[S_CATALOG] = "INSERT OR REPLACE INTO catalog (id, json) VALUES (1, ?)",
+};
+
+struct buf {
+	struct buf_opts o;
+	char *path;			/* DIR/buffer.db */
+	sqlite3 *db;			/* the writer's connection */
+	sqlite3_stmt *sql[S_COUNT];	/* prepared buf_sql */
+	struct roll_catalog *cat;	/* the writer's; swapped on commit */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* the writer waits for jobs */
+	pthread_cond_t done;		/* callers wait for their job */
+	pthread_cond_t changed;		/* buf_wait_change */
+	struct job *head, *tail;
+	int stop;
+	uint64_t gen;			/* change counter */
+	void (*hook)(void *);		/* buf_on_change */
+	void *hook_arg;
+	struct buf_stats st;		/* under mu */
+};
+
+/* ---- Small SQL helpers (writer thread only) ------------------------------ */
+
+static int run(struct buf *b, int s)
+{
+	return db_run(b->sql[s]);
+}
+
+static int set_meta(struct buf *b, const char *key, int64_t v)
+{
+	sqlite3_bind_int64(b->sql[S_META], 1, v);
+	sqlite3_bind_text(b->sql[S_META], 2, key, -1, SQLITE_STATIC);
+	return run(b, S_META);
+}
+
+static void seen_key(const struct event *ev, char *key, size_t size)
+{
+	if (ev->sub)
+		snprintf(key, size, "%s\x1f%s", ev->sub, ev->transaction_id);
+	else
+		snprintf(key, size, "customer:%s\x1f%s", ev->customer,
+			 ev->transaction_id);
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* ---- PUT ------------------------------------------------------------------ */
+
+static int64_t event_bytes(const struct event *ev, size_t props_len)
+{
+	return (int64_t)(strlen(ev->transaction_id) + strlen(ev->code) +
+			 (ev->sub ? strlen(ev->sub) : 0) +
+			 (ev->customer ? strlen(ev->customer) : 0) +
+			 props_len + EVENT_OVERHEAD);
+}
+
+/*
+ * Drop the oldest events not yet batched, with ids up to `below` (older
+ * than the request being put), until `need` bytes are free:
+ * find the cut-off id first, then delete by range (no row is deleted
+ * under a live cursor).  Their transaction ids are forgotten too, so a
+ * dropped event sent again is taken again.
+ */
+static int drop_oldest(struct buf *b, int64_t need, int64_t below,
+		       struct job *j)
+{
+	sqlite3_stmt *q = b->sql[S_OLDEST];
+	int64_t freed = 0, last = -1, n = 0;
+	int rc;
+
+	sqlite3_bind_int64(q, 1, below);
+	while (freed < need && sqlite3_step(q) == SQLITE_ROW) {
+		last = sqlite3_column_int64(q, 0);
+		freed += sqlite3_column_int64(q, 1);
+		n++;
+	}
+	sqlite3_reset(q);
+	if (freed < need)
+		return TLY_EFULL;	/* only the outbox would be left */
+	sqlite3_bind_int64(b->sql[S_DROP_SEEN], 1, last);
+	rc = run(b, S_DROP_SEEN);
+	sqlite3_bind_int64(b->sql[S_DROP_EVENT], 1, last);
+	if (rc == TLY_OK)
+		rc = run(b, S_DROP_EVENT);
+	if (rc != TLY_OK)
+		return rc;
+	j->delta.dropped_total += n;
+	j->delta.pending_events -= n;
+	j->delta.bytes -= freed;
+	return set_meta(b, "dropped_total", b->st.dropped_total +
+			j->delta.dropped_total);
+}
+
+static int put_one(struct buf *b, const struct event *ev, int64_t now,
+		   struct job *j)
+{
+	struct roll_class cls;
+	char key[2 * EV_ID_MAX + 16];
+	char *props = NULL;
+	sqlite3_stmt *st = b->sql[S_EVENT];
+	int64_t bytes;
+	int rc;
+
+	seen_key(ev, key, sizeof(key));
+	sqlite3_bind_text(b->sql[S_SEEN], 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(b->sql[S_SEEN], 2, now);
+	rc = run(b, S_SEEN);
+	if (rc != TLY_OK)
+		return rc;
+	if (sqlite3_changes(b->db) == 0) {
+		j->dups++;
+		return TLY_OK;
+	}
+	rc = roll_classify(b->cat, ev, &cls);
+	if (rc != TLY_OK)
+		return rc;
+	if (!cls.agg) {
+		props = cJSON_PrintUnformatted(ev->props);
+		if (!props) {
+			rc = TLY_ENOMEM;
+			goto out;
+		}
+	}
+	bytes = event_bytes(ev, (props ? strlen(props) : 0) +
+			    (cls.fkey ? strlen(cls.fkey) : 0) +
+			    (cls.val ? strlen(cls.val) : 0));
+	sqlite3_bind_text(st, 1, ev->transaction_id, -1, SQLITE_STATIC);
+	bind_opt(st, 2, ev->sub);
+	bind_opt(st, 3, ev->customer);
+	sqlite3_bind_text(st, 4, ev->code, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, ev->ts_ms);
+	bind_opt(st, 6, props);
+	bind_opt(st, 7, ev->precise_total_amount_cents);
+	bind_opt(st, 8, cls.agg);
+	bind_opt(st, 9, cls.fkey);
+	bind_opt(st, 10, cls.val);
+	sqlite3_bind_int64(st, 11, bytes);
+	rc = run(b, S_EVENT);
+	if (rc == TLY_OK) {
+		j->delta.pending_events++;
+		j->delta.accepted_total++;
+		j->delta.bytes += bytes;
+	}
+out:
+	cJSON_free(props);
+	roll_class_clear(&cls);
+	return rc;
+}
+
+/*
+ * Insert the events, then compare the buffer's real size with the cap:
+ * over it, BUF_REJECT fails the job (its savepoint undoes the inserts)
+ * and BUF_DROP_OLDEST drops events older than this request.  `used` is
+ * the size including earlier jobs of this round.
+ */
+static int job_put(struct buf *b, struct job *j, int64_t used)
+{
+	int64_t now = util_now_ms(), before_max = 0, over;
+	int rc = TLY_OK;
+
+	if (sqlite3_step(b->sql[S_MAX_ID]) == SQLITE_ROW)
+		before_max = sqlite3_column_int64(b->sql[S_MAX_ID], 0);
+	sqlite3_reset(b->sql[S_MAX_ID]);
+	for (size_t i = 0; rc == TLY_OK && i < j->n; i++)
+		rc = put_one(b, &j->evs[i], now, j);
+	if (rc != TLY_OK)
+		return rc;
+	over = used + j->delta.bytes - b->o.max_bytes;
+	if (over > 0 && b->o.full_policy == BUF_REJECT)
+		return TLY_EFULL;
+	if (over > 0)
+		rc = drop_oldest(b, over, before_max, j);
+	j->delta.duplicate_total = (int64_t)j->dups;
+	j->delta.commits_total = 1;
+	return rc;
+}
+
+/* ---- BATCH ---------------------------------------------------------------- */
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Feed the oldest events into r; *last_id and the deltas follow. */
+static int take_events(struct buf *b, struct roll *r, int64_t *last_id,
+		       struct job *j)
+{
+	sqlite3_stmt *q = b->sql[S_TAKE];
+	int rc = TLY_OK, step;
+
+	sqlite3_bind_int64(q, 1, (int64_t)b->o.batch_max_events);
+	while (rc == TLY_OK && (step = sqlite3_step(q)) == SQLITE_ROW) {
+		*last_id = sqlite3_column_int64(q, 0);
+		if (col(q, 8))
+			rc = roll_add_agg(r, col(q, 2), col(q, 4), col(q, 8),
+					  col(q, 9), sqlite3_column_int64(q, 5),
+					  col(q, 10));
+		else
+			rc = roll_add_raw(r, col(q, 1), col(q, 2), col(q, 3),
+					  col(q, 4), sqlite3_column_int64(q, 5),
+					  col(q, 6) ? col(q, 6) : "{}", col(q, 7));
+		j->delta.pending_events--;
+		j->delta.bytes -= sqlite3_column_int64(q, 11);
+	}
+	sqlite3_reset(q);
+	if (rc == TLY_OK && step != SQLITE_DONE)
+		rc = TLY_EDB;
+	return rc;
+}
+
+static int job_batch(struct buf *b, struct job *j)
+{
+	struct roll *r = roll_new();
+	unsigned char *body = NULL;
+	int64_t last_id = 0, seq = b->st.next_seq;
+	size_t len = 0;
+	int rc;
+
+	if (!r)
+		return TLY_ENOMEM;
+	rc = take_events(b, r, &last_id, j);
+	if (rc != TLY_OK || roll_events(r) == 0)
+		goto out;
+	rc = roll_encode(r, b->o.agent_id, seq, util_now_ms() / 1000, &body,
+			 &len);
+	if (rc != TLY_OK)
+		goto out;
+	sqlite3_bind_int64(b->sql[S_OUTBOX], 1, seq);
+	sqlite3_bind_blob(b->sql[S_OUTBOX], 2, body, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(b->sql[S_OUTBOX], 3, (int64_t)roll_events(r));
+	sqlite3_bind_int64(b->sql[S_OUTBOX], 4, util_now_ms() / 1000);
+	rc = run(b, S_OUTBOX);
+	sqlite3_bind_int64(b->sql[S_DEL_EVENTS], 1, last_id);
+	if (rc == TLY_OK)
+		rc = run(b, S_DEL_EVENTS);
+	if (rc == TLY_OK)
+		rc = set_meta(b, "next_seq", seq + 1);
+	if (rc == TLY_OK) {
+		j->made = 1;
+		j->delta.next_seq = 1;
+		j->delta.outbox_batches = 1;
+		j->delta.outbox_bytes = (int64_t)len;
+		j->delta.bytes += (int64_t)len;
+		/* Moved from pending to the outbox: still buffered. */
+		j->delta.buffered_events = (int64_t)roll_events(r);
+	}
+out:
+	free(body);
+	roll_free(&r);
+	return rc;
+}
+
+/* ---- ACK, CATALOG, PRUNE --------------------------------------------------- */
+
+static int job_ack(struct buf *b, struct job *j)
+{
+	sqlite3_stmt *q = b->sql[S_ACK_SEL];
+	int64_t events = 0, bytes = 0;
+	int found, rc;
+
+	sqlite3_bind_int64(q, 1, j->seq);
+	found = sqlite3_step(q) == SQLITE_ROW;
+	if (found) {
+		events = sqlite3_column_int64(q, 0);
+		bytes = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_reset(q);
+	if (!found)
+		return TLY_OK;		/* acked before: nothing to do */
+	sqlite3_bind_int64(b->sql[S_ACK_DEL], 1, j->seq);
+	rc = run(b, S_ACK_DEL);
+	if (rc == TLY_OK && j->seq > b->st.last_acked_seq)
+		rc = set_meta(b, "last_acked_seq", j->seq);
+	if (rc == TLY_OK) {
+		j->delta.outbox_batches = -1;
+		j->delta.outbox_bytes = -bytes;
+		j->delta.bytes = -bytes;
+		j->delta.buffered_events = -events;
+		if (j->seq > b->st.last_acked_seq)
+			j->delta.last_acked_seq = j->seq - b->st.last_acked_seq;
+	}
+	return rc;
+}
+
+static int job_catalog(struct buf *b, struct job *j)
+{
+	int rc = roll_catalog_parse(j->json, &j->cat);
+
+	if (rc != TLY_OK)
+		return rc;
+	sqlite3_bind_text(b->sql[S_CATALOG], 1, j->json, -1, SQLITE_STATIC);
+	return run(b, S_CATALOG);
+}
+
+static int job_prune(struct buf *b)
+{
+	sqlite3_bind_int64(b->sql[S_PRUNE], 1,
+			   util_now_ms() - b->o.dedup_window_ms);
+	return run(b, S_PRUNE);
+}
+
+/* ---- The writer thread ----------------------------------------------------- */
+
+static int run_job(struct buf *b, struct job *j, int64_t used)
+{
+	switch (j->kind) {
+	case JOB_PUT: return job_put(b, j, used);
+	case JOB_BATCH: return job_batch(b, j);
+	case JOB_ACK: return job_ack(b, j);
+	case JOB_CATALOG: return job_catalog(b, j);
+	case JOB_PRUNE: return job_prune(b);
+	}
+	return TLY_EINVAL;
+}
+
+static void add_delta(struct buf_stats *s, const struct buf_stats *d)
+{
+	s->buffered_events += d->buffered_events + d->pending_events;
+	s->pending_events += d->pending_events;
+	s->outbox_batches += d->outbox_batches;
+	s->outbox_bytes += d->outbox_bytes;
+	s->bytes += d->bytes;
+	s->last_acked_seq += d->last_acked_seq;
+	s->next_seq += d->next_seq;
+	s->accepted_total += d->accepted_total;
+	s->duplicate_total += d->duplicate_total;
+	s->dropped_total += d->dropped_total;
+	s->commits_total += d->commits_total;
+}
+
+/* Run a round of jobs in one transaction, each in a savepoint. */
+static void run_round(struct buf *b, struct job *jobs)
+{
+	int64_t used = b->st.bytes;
+	int rc = db_begin(b->db);
+
+	for (struct job *j = jobs; j; j = j->next) {
+		if (rc != TLY_OK) {
+			j->rc = rc;
+			continue;
+		}
+		db_exec(b->db, "SAVEPOINT job");
+		j->rc = run_job(b, j, used);
+		if (j->rc != TLY_OK) {
+			db_exec(b->db, "ROLLBACK TO job");
+			memset(&j->delta, 0, sizeof(j->delta));
+			j->made = 0;
+			j->dups = 0;
+		}
+		db_exec(b->db, "RELEASE job");
+		used += j->delta.bytes;
+		/* Later jobs of the round see this one's numbers. */
+		b->st.next_seq += j->delta.next_seq;
+		b->st.last_acked_seq += j->delta.last_acked_seq;
+		b->st.dropped_total += j->delta.dropped_total;
+	}
+	/* Those three were advanced early; commit or not, put them back. */
+	for (struct job *j = jobs; j; j = j->next) {
+		b->st.next_seq -= j->delta.next_seq;
+		b->st.last_acked_seq -= j->delta.last_acked_seq;
+		b->st.dropped_total -= j->delta.dropped_total;
+	}
+	if (rc == TLY_OK && db_commit(b->db) != TLY_OK) {
+		db_rollback(b->db);
+		rc = TLY_EDB;
+	}
+	for (struct job *j = jobs; j; j = j->next) {
+		if (rc != TLY_OK) {
+			j->rc = rc == TLY_OK ? j->rc : rc;
+			continue;
+		}
+		if (j->cat && j->rc == TLY_OK) {
+			roll_catalog_free(&b->cat);
+			b->cat = j->cat;
+			j->cat = NULL;
+		}
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct buf *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		struct job *jobs;
+
+		while (!b->head && !b->stop)
+			pthread_cond_wait(&b->work, &b->mu);
+		if (!b->head && b->stop)
+			break;
+		jobs = b->head;
+		b->head = b->tail = NULL;
+		pthread_mutex_unlock(&b->mu);
+		run_round(b, jobs);
+		pthread_mutex_lock(&b->mu);
+		for (struct job *j = jobs; j; j = j->next) {
+			if (j->rc == TLY_OK)
+				add_delta(&b->st, &j->delta);
+			roll_catalog_free(&j->cat);
+			j->done = 1;
+		}
+		b->gen++;
+		pthread_cond_broadcast(&b->done);
+		pthread_cond_broadcast(&b->changed);
+		if (b->hook) {
+			void (*fn)(void *) = b->hook;
+			void *fn_arg = b->hook_arg;
+
+			pthread_mutex_unlock(&b->mu);
+			fn(fn_arg);
+			pthread_mutex_lock(&b->mu);
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+static int submit(struct buf *b, struct job *j)
+{
+	pthread_mutex_lock(&b->mu);
+	if (b->stop) {
+		pthread_mutex_unlock(&b->mu);
+		return TLY_EBUSY;
+	}
+	if (b->tail)
+		b->tail->next = j;
+	else
+		b->head = j;
+	b->tail = j;
+	pthread_cond_signal(&b->work);
+	while (!j->done)
+		pthread_cond_wait(&b->done, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+	return j->rc;
+}
+
+/* ---- Public calls ------------------------------------------------------------ */
+
+int buf_put(struct buf *b, const struct event *evs, size_t n, size_t *dups)
+{
+	struct job j = {.kind = JOB_PUT, .evs = evs, .n = n};
+	int rc = submit(b, &j);
+
+	if (dups)
+		*dups = j.dups;
+	return rc;
+}
+
+int buf_make_batch(struct buf *b, int *made)
+{
+	struct job j = {.kind = JOB_BATCH};
+	int rc = submit(b, &j);
+
+	*made = j.made;
+	return rc;
+}
+
+int buf_ack(struct buf *b, int64_t seq)
+{
+	struct job j = {.kind = JOB_ACK, .seq = seq};
+
+	return submit(b, &j);
+}
+
+int buf_set_catalog(struct buf *b, const char *json)
+{
+	struct job j = {.kind = JOB_CATALOG, .json = json};
+
+	return submit(b, &j);
+}
+
+int buf_prune(struct buf *b)
+{
+	struct job j = {.kind = JOB_PRUNE};
+
+	return submit(b, &j);
+}
+
+void buf_get_stats(struct buf *b, struct buf_stats *s)
+{
+	pthread_mutex_lock(&b->mu);
+	*s = b->st;
+	pthread_mutex_unlock(&b->mu);
+}
+
+uint64_t buf_wait_change(struct buf *b, uint64_t seen, int64_t timeout_ms)
+{
+	struct timespec ts;
+	uint64_t gen;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&b->mu);
+	while (b->gen == seen && !b->stop)
+		if (pthread_cond_timedwait(&b->changed, &b->mu, &ts) ==
+		    ETIMEDOUT)
+			break;
+	gen = b->gen;
+	pthread_mutex_unlock(&b->mu);
+	return gen;
+}
+
+void buf_on_change(struct buf *b, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&b->mu);
+	b->hook = fn;
+	b->hook_arg = arg;
+	pthread_mutex_unlock(&b->mu);
+}
+
+void buf_wake(struct buf *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->gen++;
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- Opening and reading ----------------------------------------------------- */
+
+static int64_t query_i64(sqlite3 *db, const char *sql, int col_i)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, col_i);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Counters from what is on disk. */
+static void load_stats(sqlite3 *db, struct buf_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pending_events = query_i64(db, "SELECT count(*) FROM events", 0);
+	s->bytes = query_i64(db, "SELECT total(bytes) FROM events", 0);
+	s->outbox_batches = query_i64(db, "SELECT count(*) FROM outbox", 0);
+	s->outbox_bytes = query_i64(db, "SELECT total(length(body)) FROM "
+				    "outbox", 0);
+	s->bytes += s->outbox_bytes;
+	s->buffered_events = s->pending_events +
+		query_i64(db, "SELECT total(events) FROM outbox", 0);
+	s->next_seq = query_i64(db, "SELECT value FROM meta WHERE "
+				"key = 'next_seq'", 0);
+	s->last_acked_seq = query_i64(db, "SELECT value FROM meta WHERE "
+				      "key = 'last_acked_seq'", 0);
+	s->dropped_total = query_i64(db, "SELECT value FROM meta WHERE "
+				     "key = 'dropped_total'", 0);
+}
+
+static int load_catalog(struct buf *b)
+{
+	sqlite3_stmt *st;
+	int rc = TLY_OK;
+
+	if (sqlite3_prepare_v2(b->db, "SELECT json FROM catalog", -1, &st,
+			       NULL) != SQLITE_OK)
+		return TLY_EDB;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    roll_catalog_parse(col(st, 0), &b->cat) != TLY_OK) {
+		log_warn("buffer: the cached catalog does not parse; events "
+			 "ship raw until the collector sends a new one");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static char *db_path(const char *dir)
+{
+	size_t n = strlen(dir) + sizeof("/buffer.db");
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/buffer.db", dir);
+	return p;
+}
+
+static int open_writer(struct buf *b)
+{
+	int rc = db_open(&b->db, b->path, b->o.durable_full ? DB_SYNC_FULL :
+			 DB_SYNC_NORMAL, 5000);
+
+	if (rc == TLY_OK)
+		rc = db_migrate(b->db, buf_migrations, 1, b->path);
+	for (int i = 0; rc == TLY_OK && i < S_COUNT; i++)
+		rc = db_prepare(b->db, &b->sql[i], buf_sql[i]);
+	if (rc == TLY_OK)
+		rc = load_catalog(b);
+	return rc;
+}
+
+static void buf_free(struct buf *b)
+{
+	for (int i = 0; i < S_COUNT; i++)
+		db_finalize(&b->sql[i]);
+	db_close(&b->db);
+	roll_catalog_free(&b->cat);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->work);
+	pthread_cond_destroy(&b->done);
+	pthread_cond_destroy(&b->changed);
+	free(b->path);
+	free(b);
+}
+
+int buf_open(struct buf **out, const struct buf_opts *o)
+{
+	struct buf *b = calloc(1, sizeof(*b));
+	int rc;
+
+	*out = NULL;
+	if (!b)
+		return TLY_ENOMEM;
+	b->o = *o;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->done, NULL);
+	pthread_cond_init(&b->changed, NULL);
+	if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
+		log_error("buffer: cannot create %s: %s", o->dir,
+			  strerror(errno));
+		buf_free(b);
+		return TLY_EIO;
+	}
+	b->path = db_path(o->dir);
+	rc = b->path ? open_writer(b) : TLY_ENOMEM;
+	if (rc == TLY_OK) {
+		load_stats(b->db, &b->st);
+		if (pthread_create(&b->thread, NULL, writer_main, b) != 0)
+			rc = TLY_EIO;
+	}
+	if (rc != TLY_OK) {
+		buf_free(b);
+		return rc;
+	}
+	*out = b;
+	return TLY_OK;
+}
+
+void buf_close(struct buf **bp)
+{
+	struct buf *b = bp ? *bp : NULL;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->stop = 1;
+	pthread_cond_broadcast(&b->work);
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->thread, NULL);
+	buf_free(b);
+	*bp = NULL;
+}
+
+struct buf_reader {
+	sqlite3 *db;
+	sqlite3_stmt *next;
+};
+
+int buf_reader_open(struct buf *b, struct buf_reader **out)
+{
+	struct buf_reader *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return TLY_ENOMEM;
+	rc = db_open(&r->db, b->path, DB_SYNC_NORMAL, 5000);
+	if (rc == TLY_OK)
+		rc = db_prepare(r->db, &r->next, "SELECT seq, body FROM outbox "
+				"WHERE seq > ? ORDER BY seq LIMIT 1");
+	if (rc != TLY_OK) {
+		buf_reader_close(&r);
+		return rc;
+	}
+	*out = r;
+	return TLY_OK;
+}
+
+void buf_reader_close(struct buf_reader **rp)
+{
+	if (!rp || !*rp)
+		return;
+	db_finalize(&(*rp)->next);
+	db_close(&(*rp)->db);
+	free(*rp);
+	*rp = NULL;
+}
+
+int buf_next_batch(struct buf_reader *r, int64_t after, int64_t *seq,
+		   unsigned char **body, size_t *len)
+{
+	int rc = TLY_ENOTFOUND;
+
+	*body = NULL;
+	sqlite3_bind_int64(r->next, 1, after);
+	if (sqlite3_step(r->next) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(r->next, 1);
+		const void *p = sqlite3_column_blob(r->next, 1);
+
+		*seq = sqlite3_column_int64(r->next, 0);
+		*body = malloc(n ? n : 1);
+		if (*body) {
+			memcpy(*body, p, n);
+			*len = n;
+			rc = TLY_OK;
+		} else {
+			rc = TLY_ENOMEM;
+		}
+	}
+	sqlite3_reset(r->next);
+	return rc;
+}
+
+int buf_stat_dir(const char *dir, struct buf_stats *s)
+{
+	char *path = db_path(dir);
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (!path)
+		return TLY_ENOMEM;
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	free(path);
+	if (rc != SQLITE_OK) {
+		sqlite3_close(db);
+		return TLY_ENOTFOUND;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	load_stats(db, s);
+	sqlite3_close(db);
+	return TLY_OK;
+}

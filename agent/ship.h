@@ -1,0 +1,52 @@
+/*
+ * ship.h - moving batches from the buffer's outbox to the collector.
+ *
+ * A shipper is a thread that makes batches when enough events wait (or
+ * the flush interval has passed), sends the outbox oldest first with up
+ * to `inflight` batches unacknowledged, and removes a batch from the
+ * outbox only when the collector acknowledges its sequence number
+ * (buf_ack).  A batch is sent byte for byte as stored, as often as it
+ * takes.  Failures back off exponentially with jitter up to a cap; an
+ * authentication refusal (401/403) stops shipping with a loud log line,
+ * because retrying a bad token forever helps nobody.
+ *
+ * Transports: HTTP(S) with libcurl (ship_http.c); MQTT comes later
+ * behind the same calls.  The shipper also keeps the catalog fresh.
+ */
+#ifndef TALLY_SHIP_H
+#define TALLY_SHIP_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+struct ship;
+
+struct ship_opts {
+	const char *collector;		/* base URL: http://host:port */
+	const char *token;		/* agent token, or NULL */
+	const char *ca_file;		/* CA bundle for https, or NULL */
+	int inflight;			/* batches unacknowledged at most */
+	int64_t backoff_min_ms, backoff_max_ms;
+	int64_t flush_interval_ms;	/* longest wait for a full batch */
+	int64_t batch_max_events;
+	int64_t catalog_interval_ms;	/* how often to refresh the catalog */
+};
+
+struct ship_status {
+	int connected;			/* the last exchange succeeded */
+	int stopped;			/* refused credentials: not shipping */
+	const char *transport;		/* "http" */
+	uint64_t sent, acked, failures;
+	char last_error[200];
+};
+
+int ship_http_start(struct ship **out, struct buf *b,
+		    const struct ship_opts *o);
+
+/* Stop the thread (requests in flight are abandoned) and free. */
+void ship_stop(struct ship **s);
+
+void ship_get_status(struct ship *s, struct ship_status *st);
+
+#endif
