@@ -215,3 +215,60 @@ def http(method, url, body=None, headers=None, raw=None, timeout=30):
         return status, json.loads(text)
     except ValueError:
         return status, text.decode("utf-8", "replace")
+
+
+class Agent:
+    """A tally-agent on a free loopback port with its own data dir."""
+
+    def __init__(self, suite, collector, agent_id="edge-1", token=None,
+                 extra=(), env=None, name="agent"):
+        self.suite = suite
+        self.id = agent_id
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.data = os.path.join(suite.tmp, name + "-data")
+        self.sock = os.path.join(self.data, "agent.sock")
+        self.token = token if token is not None else collector.agent_token(agent_id)
+        self.argv = [AGENT, "--id", agent_id, "--data-dir", self.data,
+                     "--listen", "127.0.0.1:%d" % self.port,
+                     "--collector", collector.url, "--token", self.token] + list(extra)
+        self.env = dict(env or {})
+        self.env.setdefault("TALLY_SHIP_FLUSH_INTERVAL", "100ms")
+        self.env.setdefault("TALLY_SHIP_BACKOFF_MIN", "50ms")
+        self.env.setdefault("TALLY_SHIP_BACKOFF_MAX", "500ms")
+        self.name = name
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = self.suite.start(self.argv, env=self.env, log_name=self.name)
+        wait_until(self.healthy, timeout=10, what="agent /healthz")
+
+    def healthy(self):
+        try:
+            return http("GET", self.url + "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def status(self):
+        code, st = http("GET", self.url + "/v1/status")
+        assert code == 200, st
+        return st
+
+    def post(self, events):
+        """POST /api/v1/events/batch; returns (status, body)."""
+        return http("POST", self.url + "/api/v1/events/batch", body={"events": events})
+
+    def post_one(self, event):
+        return http("POST", self.url + "/api/v1/events", body={"event": event})
+
+    def drained(self, timeout=60):
+        wait_until(lambda: self.status()["buffered_events"] == 0, timeout=timeout,
+                   step=0.05, what="agent %s to drain" % self.id)
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0

@@ -1,0 +1,293 @@
+"""The agent against a real collector: exactly-once delivery of every
+acknowledged event through duplicates, kill -9, collector outages and a
+full buffer; the socket and CLI paths; bad input refused unchanged."""
+import json
+import os
+import random
+import socket
+import sqlite3
+import threading
+import time
+from decimal import Decimal
+
+from harness import AGENT, Agent, Collector, Suite, http, run, wait_until
+
+s = Suite("agent")
+
+
+def ev(tx, sub="sub_1", code="storage", **props):
+    return {"transaction_id": tx, "external_subscription_id": sub, "code": code,
+            "timestamp": 1764000000, "properties": props}
+
+
+def col_events(col):
+    con = sqlite3.connect(col.db)
+    try:
+        return con.execute("SELECT transaction_id, properties FROM events").fetchall()
+    finally:
+        con.close()
+
+
+def col_agent_counts(col, agent_id):
+    con = sqlite3.connect(col.db)
+    try:
+        return con.execute("SELECT events_received, events_duplicate FROM agents "
+                           "WHERE id = ?", (agent_id,)).fetchone()
+    finally:
+        con.close()
+
+
+@s.test
+def hundred_thousand_with_repeats(t):
+    col = Collector(t)
+    ag = Agent(t, col)
+    rnd = random.Random(7)
+    sent = {}
+    events = []
+    for i in range(100000):
+        # One event in ten repeats an earlier transaction id, same content.
+        if i % 10 == 9:
+            tx = "tx-%d" % rnd.randrange(len(sent))
+            events.append(ev(tx, gb=sent[tx]))
+            continue
+        tx = "tx-%d" % len(sent)
+        sent[tx] = "%d.%03d" % (rnd.randrange(100), rnd.randrange(1000))
+        events.append(ev(tx, gb=sent[tx]))
+    chunks = [events[i:i + 1000] for i in range(0, len(events), 1000)]
+    errors = []
+
+    def worker(part):
+        for c in part:
+            code, body = ag.post(c)
+            if code != 200:
+                errors.append((code, body))
+
+    threads = [threading.Thread(target=worker, args=(chunks[k::4],)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[:3]
+    ag.drained(timeout=120)
+    rows = col_events(col)
+    assert len(rows) == len(sent) == 90000, len(rows)
+    got = {tx: json.loads(p)["gb"] for tx, p in rows}
+    assert got == sent
+    assert sum(Decimal(v) for v in got.values()) == sum(Decimal(v) for v in sent.values())
+    st = ag.status()
+    assert st["accepted_events"] == 90000 and st["duplicate_events"] == 10000, st
+    assert col_agent_counts(col, "edge-1") == (90000, 0)
+
+
+def sender(ag, prefix, acked, stop):
+    """Send one-event batches until stopped; record every 200."""
+    i = 0
+    while not stop.is_set():
+        tx = "%s-%d" % (prefix, i)
+        i += 1
+        try:
+            code, _ = ag.post([ev(tx, gb="1")])
+        except OSError:
+            return      # the agent was killed mid-request
+        if code == 200:
+            acked.add(tx)
+
+
+@s.test
+def kill9_rounds(t):
+    col = Collector(t)
+    ag = Agent(t, col, env={"TALLY_SHIP_BATCH_MAX_EVENTS": "50"})
+    acked = set()
+    rnd = random.Random(11)
+    for r in range(12):
+        stop = threading.Event()
+        senders = [threading.Thread(target=sender, args=(ag, "r%d-%d" % (r, k), acked, stop))
+                   for k in range(3)]
+        for th in senders:
+            th.start()
+        # Kill at a random moment: mid-intake always, mid-shipping often.
+        time.sleep(rnd.uniform(0.05, 0.6))
+        ag.proc.kill9()
+        stop.set()
+        for th in senders:
+            th.join()
+        ag.start()
+    ag.drained(timeout=120)
+    rows = col_events(col)
+    txs = [tx for tx, _ in rows]
+    assert len(txs) == len(set(txs))
+    missing = acked - set(txs)
+    assert not missing, sorted(missing)[:5]
+    # Answered-or-not, each event the collector holds counts once: the
+    # per-agent tally of applied batches equals the events held.
+    received, dups = col_agent_counts(col, "edge-1")
+    assert received - dups == len(txs), (received, dups, len(txs))
+    assert len(acked) > 100, len(acked)
+
+
+@s.test
+def collector_outage(t):
+    col = Collector(t)
+    ag = Agent(t, col)
+    assert ag.post([ev("a-%d" % i, gb="0.5") for i in range(100)])[0] == 200
+    ag.drained()
+    col.stop()
+    for k in range(10):
+        assert ag.post([ev("b-%d-%d" % (k, i), gb="0.25") for i in range(100)])[0] == 200
+    wait_until(lambda: not ag.status()["connected"], what="agent to notice the outage")
+    st = ag.status()
+    assert st["buffered_events"] == 1000, st
+    col.start()
+    ag.drained(timeout=60)
+    st = ag.status()
+    assert st["buffered_events"] == 0 and st["outbox_batches"] == 0, st
+    assert st["connected"], st
+    rows = col_events(col)
+    assert len(rows) == 1100
+    assert sum(Decimal(json.loads(p)["gb"]) for _, p in rows) == Decimal("300")
+
+
+def fill_until_full(ag, prefix, limit=2000):
+    accepted = []
+    for i in range(limit):
+        batch = [ev("%s-%d-%d" % (prefix, i, k), pad="x" * 400) for k in range(10)]
+        code, body = ag.post(batch)
+        if code == 507:
+            return accepted, body
+        assert code == 200, body
+        accepted += [e["transaction_id"] for e in batch]
+    raise AssertionError("the buffer never filled")
+
+
+@s.test
+def buffer_full_rejects(t):
+    col = Collector(t)
+    ag = Agent(t, col, env={"TALLY_BUFFER_MAX_BYTES": "256KB"})
+    col.stop()
+    accepted, body = fill_until_full(ag, "f")
+    assert body["code"] == "buffer_full" and "buffer.max_bytes" in body["message"], body
+    # The socket path says so too, one line per event.
+    big = {"pad%d" % k: "x" * 1000 for k in range(8)}
+    answers = sock_send(ag, [json.dumps(ev("sock-full", **big))])
+    assert answers[0]["status"] == 507 and "buffer full" in answers[0]["error"], answers
+    col.start()
+    ag.drained(timeout=60)
+    held = {tx for tx, _ in col_events(col)}
+    assert set(accepted) <= held and len(held) == len(accepted)
+    # Intake resumes once drained.
+    assert ag.post([ev("after", pad="y")])[0] == 200
+    ag.drained()
+    assert len(col_events(col)) == len(accepted) + 1
+
+
+@s.test
+def buffer_full_drops_oldest(t):
+    col = Collector(t)
+    ag = Agent(t, col, env={"TALLY_BUFFER_MAX_BYTES": "256KB",
+                            "TALLY_BUFFER_FULL_POLICY": "drop_oldest"})
+    col.stop()
+    sent = []
+    for i in range(200):
+        batch = [ev("d-%d-%d" % (i, k), pad="x" * 400) for k in range(10)]
+        assert ag.post(batch)[0] == 200
+        sent += [e["transaction_id"] for e in batch]
+    st = ag.status()
+    assert st["dropped_events"] > 0, st
+    dropped = st["dropped_events"]
+    code, text = http("GET", ag.url + "/metrics")
+    assert 'tally_agent_events_total{result="dropped"} %d' % dropped in text
+    col.start()
+    ag.drained(timeout=60)
+    held = {tx for tx, _ in col_events(col)}
+    assert len(held) == len(sent) - dropped
+    # What survived is the newest.
+    assert sent[-1] in held and sent[0] not in held
+
+
+def sock_send(ag, lines):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(30)
+    c.connect(ag.sock)
+    c.sendall(("\n".join(lines) + "\n").encode())
+    c.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    c.close()
+    return [json.loads(x) for x in data.decode().splitlines()]
+
+
+@s.test
+def socket_and_cli_paths(t):
+    col = Collector(t)
+    ag = Agent(t, col)
+    lines = [json.dumps(ev("s-%d" % i, gb="1.5")) for i in range(500)]
+    lines.insert(100, '{"transaction_id": "bad", "code": "storage"}')
+    lines.insert(200, "this is not json")
+    lines.insert(300, json.dumps(ev("s-ts", gb="1")).replace("1764000000", '"yesterday"'))
+    answers = sock_send(ag, lines)
+    assert len(answers) == 503
+    assert answers[0] == {"status": 200, "transaction_id": "s-0"}
+    assert answers[100] == {"status": 422, "error":
+                            "external_subscription_id: value_is_mandatory"}, answers[100]
+    assert answers[200] == {"status": 422, "error": "body: invalid_json"}, answers[200]
+    assert answers[300]["status"] == 422 and "timestamp" in answers[300]["error"]
+    assert sum(a["status"] == 200 for a in answers) == 500
+    listen = ["--listen", "127.0.0.1:%d" % ag.port]
+    code, out, err = run([AGENT] + listen + ["send", "--code", "storage", "--subscription",
+                                             "sub_1", "--transaction-id", "cli-1", "gb=2.25"])
+    assert code == 0 and json.loads(out)["event"]["properties"] == {"gb": "2.25"}, (out, err)
+    code, out, err = run([AGENT] + listen + ["send", "--code", "storage", "gb=1"])
+    assert code == 1 and "external_subscription_id" in out, (out, err)
+    code, out, err = run([AGENT] + listen + ["send", "--code", "storage", "nokeyvalue"])
+    assert code == 2 and "KEY=VALUE" in err
+    code, body = ag.post([ev("h-1", gb="1"), {"transaction_id": "h-2", "code": "storage"}])
+    assert code == 422 and body["error_details"] == {
+        "1": {"external_subscription_id": ["value_is_mandatory"]}}, body
+    code, body = http("POST", ag.url + "/api/v1/events", raw=b"{not json")
+    assert code == 422, body
+    ag.drained()
+    held = sorted(tx for tx, _ in col_events(col))
+    assert len(held) == 501 and "cli-1" in held and "h-1" not in held
+    st = ag.status()
+    assert st["accepted_events"] == 501, st
+    # status of a stopped agent reads its buffer.
+    ag.proc.stop()
+    code, out, _ = run([AGENT, "--data-dir", ag.data, "--listen",
+                        "127.0.0.1:%d" % ag.port, "status"])
+    assert code == 0 and json.loads(out)["running"] is False, out
+    assert json.loads(out)["buffered_events"] == 0
+
+
+@s.test
+def bad_token_stops_shipping(t):
+    col = Collector(t)
+    col.agent_token("edge-1")
+    ag = Agent(t, col, token="tly_" + "1" * 80)
+    assert ag.post([ev("x-1")])[0] == 200
+    wait_until(lambda: ag.status()["shipping_stopped"], what="shipping to stop")
+    st = ag.status()
+    assert "401" in st["last_error"] and st["buffered_events"] == 1, st
+    assert "refused the agent token" in ag.proc.output()
+
+
+@s.test
+def memory_under_load(t):
+    col = Collector(t)
+    ag = Agent(t, col)
+    time.sleep(0.5)
+    idle = ag.rss_kb()
+    peak = 0
+    for i in range(50):
+        assert ag.post([ev("m-%d-%d" % (i, k), gb="1") for k in range(2000)])[0] == 200
+        peak = max(peak, ag.rss_kb())
+    ag.drained(timeout=120)
+    print("agent RSS: idle %d kB, under load %d kB (100,000 events)" % (idle, peak))
+    assert len(col_events(col)) == 100000
+
+
+if __name__ == "__main__":
+    s.main()
