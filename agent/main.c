@@ -216,7 +216,7 @@ static int start_shipping(struct agent *a, const char *id)
 		.backoff_max_ms = conf_int(a->conf, AK_BACKOFF_MAX),
 		.flush_interval_ms = conf_int(a->conf, AK_FLUSH_INTERVAL),
 		.batch_max_events = conf_int(a->conf, AK_BATCH_MAX_EVENTS),
-		.catalog_interval_ms = 60000,
+		.catalog_interval_ms = conf_int(a->conf, AK_CATALOG_INTERVAL),
 	};
 
 	if (strcmp(conf_str(a->conf, AK_TRANSPORT), "mqtt") == 0 ||

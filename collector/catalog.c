@@ -168,6 +168,7 @@ static int load_charges(struct store_conn *c, cJSON *metrics)
 			rc = TLY_ENOMEM;
 			break;
 		}
+		rc = TLY_OK;	/* was STORE_ROW */
 		cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(doc,
 								 "charges"))
 			if (rc == TLY_OK)

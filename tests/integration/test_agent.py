@@ -289,5 +289,92 @@ def memory_under_load(t):
     assert len(col_events(col)) == 100000
 
 
+def metric(col, code, agg, field=None, filters=None):
+    body = {"name": code, "code": code, "aggregation_type": agg}
+    if field:
+        body["field_name"] = field
+    if filters:
+        body["filters"] = filters
+    code_, out = col.api("POST", "/billable_metrics", {"billable_metric": body})
+    assert code_ == 200, out
+    return out["billable_metric"]
+
+
+def usage_rows(col, code):
+    con = sqlite3.connect(col.db)
+    try:
+        return con.execute("SELECT sub, filters, minute, count, sum FROM usage "
+                           "WHERE code = ? ORDER BY minute, filters", (code,)).fetchall()
+    finally:
+        con.close()
+
+
+@s.test
+def preaggregation_one_record(t):
+    col = Collector(t)
+    metric(col, "gb", "sum_agg", "gb", filters=[{"key": "region", "values": ["eu", "us"]}])
+    ag = Agent(t, col)
+    wait_until(lambda: "catalog version" in ag.proc.output(), what="the catalog")
+    rnd = random.Random(3)
+    vals = ["%d.%02d" % (rnd.randrange(10), rnd.randrange(100)) for _ in range(10000)]
+    # One subscription, one UTC minute (16:00:00 to 16:00:59), region eu.
+    events = [{"transaction_id": "p-%d" % i, "external_subscription_id": "sub_1",
+               "code": "gb", "timestamp": 1764000000 + i % 60,
+               "properties": {"gb": v, "region": "eu", "host": "h%d" % i}}
+              for i, v in enumerate(vals)]
+    for i in range(0, 10000, 1000):
+        assert ag.post(events[i:i + 1000])[0] == 200
+    ag.drained()
+    rows = usage_rows(col, "gb")
+    assert rows == [("sub_1", '{"region":"eu"}', 1764000000, 10000,
+                     str(sum(Decimal(v) for v in vals).normalize()))], rows
+    assert col_events(col) == []
+    # Far fewer records than events crossed the wire.
+    _, text = http("GET", col.url + "/metrics")
+    recs = int([l for l in text.splitlines()
+                if l.startswith("tally_records_applied_total")][0].split()[-1])
+    assert recs <= 10, recs
+
+
+@s.test
+def raw_metrics_ship_every_event(t):
+    col = Collector(t)
+    m = metric(col, "fees", "sum_agg", "amount")
+    plan = {"plan": {"name": "P", "code": "p", "interval": "monthly", "amount_cents": 0,
+                     "amount_currency": "USD", "pay_in_advance": False,
+                     "charges": [{"billable_metric_id": m["lago_id"],
+                                  "charge_model": "percentage",
+                                  "properties": {"rate": "1.5"}}]}}
+    code, out = col.api("POST", "/plans", plan)
+    assert code == 200, out
+    ag = Agent(t, col)
+    wait_until(lambda: "catalog version" in ag.proc.output(), what="the catalog")
+    events = [{"transaction_id": "f-%d" % i, "external_subscription_id": "sub_1",
+               "code": "fees", "timestamp": 1764000000,
+               "properties": {"amount": "10"}} for i in range(500)]
+    assert ag.post(events)[0] == 200
+    ag.drained()
+    assert len(col_events(col)) == 500
+    assert usage_rows(col, "fees") == []
+
+
+@s.test
+def catalog_change_applies_to_later_events(t):
+    col = Collector(t)
+    ag = Agent(t, col, env={"TALLY_SHIP_CATALOG_INTERVAL": "100ms"})
+    # Unknown code: ships raw.
+    assert ag.post([{"transaction_id": "c-1", "external_subscription_id": "s",
+                     "code": "calls", "timestamp": 1764000000}])[0] == 200
+    ag.drained()
+    metric(col, "calls", "count_agg")
+    wait_until(lambda: "catalog version 2" in ag.proc.output(), what="the new catalog")
+    assert ag.post([{"transaction_id": "c-%d" % i, "external_subscription_id": "s",
+                     "code": "calls", "timestamp": 1764000000}
+                    for i in range(2, 12)])[0] == 200
+    ag.drained()
+    assert [tx for tx, _ in col_events(col)] == ["c-1"]
+    assert usage_rows(col, "calls") == [("s", "{}", 1764000000, 10, None)]
+
+
 if __name__ == "__main__":
     s.main()
