@@ -2,6 +2,7 @@
 #
 #   make              bin/tally-agent and bin/tally-collector
 #   make deps         install missing Debian packages (apt-get, as root)
+#   make demo         collector + agent on SQLite: events in, usage out
 #   make check        deps, build, unit tests, fuzz-corpus replay,
 #                     integration tests, then unit tests under ASan+UBSan
 #   make fuzz         libFuzzer on the event parser and wire decoder
@@ -24,7 +25,7 @@ TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev \
 	libcurl4-openssl-dev libpaho-mqtt-dev libssl-dev zlib1g-dev libsqlite3-dev \
 	libcjson-dev libmicrohttpd-dev libgmp-dev libpq-dev libinih-dev \
-	libcmocka-dev mosquitto postgresql python3 openssl
+	libcmocka-dev mosquitto postgresql python3 openssl curl tzdata
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wpointer-arith -Wundef \
@@ -166,6 +167,11 @@ fuzz: deps
 	    { tail -40 $(FZ)/$$f.log; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units|stat::new_units_added' $(FZ)/$$f.log; \
 	done
+
+# Collector + agent on SQLite in a temp dir: events in, usage out.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@packaging/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

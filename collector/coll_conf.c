@@ -36,7 +36,7 @@ const struct conf_key coll_keys[CK_COUNT] = {
 			     "HTTP worker threads", 1, 256},
 	[CK_HTTP_MAX_BODY] = {"http.max_body", NULL, CONF_SIZE, "16MB",
 			      "largest request body (compressed, for ingest)", KB, GB},
-	[CK_INGEST_MAX_INFLATED] = {"ingest.max_inflated", NULL, CONF_SIZE, "256MB",
+	[CK_INGEST_MAX_INFLATED] = {"ingest.max_inflated", NULL, CONF_SIZE, "32MB",
 				    "largest inflated batch", KB, 4 * GB},
 	[CK_INGEST_MAX_RATIO] = {"ingest.max_ratio", NULL, CONF_INT, "200",
 				 "largest inflation ratio of a batch", 2, 100000},

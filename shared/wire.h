@@ -25,9 +25,27 @@
  * parse (dec_valid); events_total must equal the sum of the records'
  * counts (1 per event record).
  *
- * Ownership: a decoded struct wire_batch owns one cJSON tree and the
- * record array; every const char * points into the tree and lives until
- * wire_batch_free.  For encoding, the caller's strings are only read.
+ * Integers (seq, created_at, events_total, minute, count, latest_ts) are
+ * exact in [0, 2^53 - 1]: cJSON reads numbers as doubles, and past 2^53 a
+ * double no longer tells n from n + 1.  The decoder refuses anything
+ * outside that range, negative or not integral; the encoder refuses to
+ * write it (TLY_EINVAL), so that it never makes a batch no collector would
+ * take.  Event timestamps are held to [0, 999999999999.999] s (year 33658),
+ * where seconds with 3 decimals fit the 15 digits a double keeps exactly.
+ *
+ * Beyond the types, the decoder also refuses: an event record with neither
+ * sub nor customer; an agg record with `latest` but no `latest_ts`; more
+ * distinct values than count; filters or properties that break event.h's
+ * limits (EV_PROPS_MAX entries, EV_PROP_KEY_MAX / EV_PROP_VAL_MAX bytes) or
+ * repeat a key; a NUL byte in the JSON text.  Keys are case-sensitive;
+ * unknown keys are ignored.
+ *
+ * Ownership: a decoded struct wire_batch owns one cJSON tree and one block
+ * holding the record array and all its filter and distinct arrays (counted
+ * first, so a batch costs one malloc whatever its records); every const
+ * char * points into the tree and lives until wire_batch_free.  An absent
+ * "properties" is added to the tree as {}, so ev.props is never NULL.  For
+ * encoding, the caller's strings are only read.
  */
 #ifndef TALLY_WIRE_H
 #define TALLY_WIRE_H
@@ -47,7 +65,13 @@ struct wire_limits {
 	size_t max_records;	/* records per batch */
 };
 
-/* 16 MiB compressed, 256 MiB inflated, ratio 200, 1,000,000 records. */
+/*
+ * 16 MiB compressed, 32 MiB inflated, ratio 200, 1,000,000 records.
+ * The inflated cap is low because the parse tree costs far more than the
+ * text: cJSON spends ~64 bytes per value plus malloc overhead, so 256 MiB
+ * of tiny values could take GBs.  An agent batch of 10,000 raw events is
+ * about 2 MiB of JSON.
+ */
 extern const struct wire_limits wire_default_limits;
 
 struct wire_kv {
@@ -98,7 +122,9 @@ struct wire_batch {
  * Encode b as JSON and deflate it at zlib `level` (0..9, or -1 for the
  * default).  b->v and b->events_total are written as given.  On TLY_OK,
  * *out is a malloc'd buffer of *outlen bytes that the caller frees.
- * TLY_ENOMEM, TLY_EINVAL (a NULL required string, a bad kind) or TLY_ELIB.
+ * TLY_ENOMEM, TLY_EINVAL (a NULL required string, a bad kind, an integer
+ * out of range, an event with neither sub nor customer, a property that is
+ * not a string) or TLY_ELIB.  An event's props may be NULL (written {}).
  */
 int wire_encode(const struct wire_batch *b, int level, unsigned char **out,
 		size_t *outlen);
@@ -110,17 +136,23 @@ int wire_encode(const struct wire_batch *b, int level, unsigned char **out,
  * trailing bytes); TLY_EVERSION (v != 1); TLY_EINVAL (a field missing or
  * of the wrong type, a bad decimal, events_total wrong); TLY_ENOMEM.  On
  * error, err (if not NULL) holds a message naming what is wrong, e.g.
- * "records[3].sum: not a decimal string", and *out is empty.
+ * "records[3].sum: not a decimal string", and *out is empty.  (cJSON does
+ * not tell a failed malloc from bad syntax: both read as TLY_ECORRUPT.)
  */
 int wire_decode(const void *buf, size_t len, const struct wire_limits *lim,
 		struct wire_batch *out, char *err, size_t errlen);
 
-/* Release a decoded batch; it is empty afterwards.  NULL-safe. */
+/*
+ * Release a decoded batch; it is empty afterwards.  NULL-safe.  Only for
+ * what wire_decode filled: it frees recs.
+ */
 void wire_batch_free(struct wire_batch *b);
 
 /*
  * The inflate step alone, with the same caps and errors: on TLY_OK *out is
- * a malloc'd, NUL-terminated buffer of *outlen bytes.
+ * a malloc'd, NUL-terminated buffer of *outlen bytes.  Output is capped at
+ * min(max_inflated, max_ratio * len) and inflating stops one byte past the
+ * cap, so a bomb never costs more than that.
  */
 int wire_inflate(const void *buf, size_t len, const struct wire_limits *lim,
 		 char **out, size_t *outlen, char *err, size_t errlen);

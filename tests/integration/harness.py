@@ -160,11 +160,13 @@ API_KEY = "test-api-key"
 class Collector:
     """A tally-collector on a free loopback port with a temp SQLite db."""
 
-    def __init__(self, suite, api_key=API_KEY, extra=(), env=None, db=None):
+    def __init__(self, suite, api_key=API_KEY, extra=(), env=None, db=None,
+                 https_ca=None):
         self.suite = suite
         self.port = free_port()
         self.db = db or os.path.join(suite.tmp, "collector.db")
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.ca = https_ca
+        self.url = "%s://127.0.0.1:%d" % ("https" if https_ca else "http", self.port)
         self.api_key = api_key
         self.argv = [COLLECTOR, "--db", "sqlite:" + self.db,
                      "--listen", "127.0.0.1:%d" % self.port,
@@ -179,7 +181,7 @@ class Collector:
 
     def healthy(self):
         try:
-            return http("GET", self.url + "/healthz")[0] == 200
+            return http("GET", self.url + "/healthz", ca=self.ca)[0] == 200
         except OSError:
             return False
 
@@ -194,11 +196,11 @@ class Collector:
 
     def api(self, method, path, body=None, key=None, raw=None):
         """Call /api/v1/PATH; returns (status, decoded JSON or text)."""
-        return http(method, self.url + "/api/v1" + path, body=body, raw=raw,
+        return http(method, self.url + "/api/v1" + path, body=body, raw=raw, ca=self.ca,
                     headers={"Authorization": "Bearer " + (key or self.api_key)})
 
 
-def http(method, url, body=None, headers=None, raw=None, timeout=30):
+def http(method, url, body=None, headers=None, raw=None, timeout=30, ca=None):
     """One HTTP request; returns (status, JSON-decoded body or text)."""
     data = raw if raw is not None else (
         json.dumps(body).encode() if body is not None else None)
@@ -206,8 +208,12 @@ def http(method, url, body=None, headers=None, raw=None, timeout=30):
                                  headers=dict(headers or {}))
     if data is not None and "Content-Type" not in req.headers:
         req.add_header("Content-Type", "application/json")
+    ctx = None
+    if ca:
+        import ssl
+        ctx = ssl.create_default_context(cafile=ca)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             status, text = r.status, r.read()
     except urllib.error.HTTPError as e:
         status, text = e.code, e.read()
@@ -272,3 +278,27 @@ class Agent:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+def make_ca_and_cert(dirpath, name="ca", host_ip="127.0.0.1"):
+    """A CA and a server certificate for host_ip signed by it, made with
+    the openssl command.  Returns (ca.pem, cert.pem, key.pem)."""
+    ca_key = os.path.join(dirpath, name + "-key.pem")
+    ca = os.path.join(dirpath, name + ".pem")
+    key = os.path.join(dirpath, name + "-server-key.pem")
+    csr = os.path.join(dirpath, name + "-server.csr")
+    cert = os.path.join(dirpath, name + "-server.pem")
+    ext = os.path.join(dirpath, name + "-ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:%s\nbasicConstraints=CA:FALSE\n" % host_ip)
+    for argv in (
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
+         "-out", ca, "-days", "2", "-subj", "/CN=Tally Test CA " + name],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=" + host_ip],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+         "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
+    ):
+        r = subprocess.run(argv, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr.decode()
+    return ca, cert, key
