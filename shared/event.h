@@ -15,6 +15,8 @@
  *     JSON number becomes the string of the shortest decimal that round
  *     trips its double (dec_fmt_double), so 0.1 stays "0.1".  Strings are
  *     kept as sent.  Nested objects, arrays, booleans and null are refused.
+ *   - a key sent twice: the last one counts (as in Rails, which Lago runs
+ *     on); the earlier ones are removed from the tree.
  *
  * Errors name the field with Lago's codes, and are collected (all fields of
  * an event, every bad event of a batch) so that the HTTP layer can answer
@@ -86,7 +88,9 @@ enum ev_shape {
  * batch (Lago's default is 100; 0 means no cap).  On TLY_OK *out holds the
  * events; on TLY_EINVAL errs says why and *out is empty; TLY_ENOMEM when
  * memory ran out.  errs may not be NULL.  One bad event rejects the whole
- * batch.
+ * batch.  The body must be UTF-8 without NUL bytes ("body": invalid_json),
+ * and may not hold a "\u0000" escape, which a C string cannot carry
+ * ("body": invalid_format).
  */
 int ev_parse(const char *json, size_t len, enum ev_shape shape,
 	     size_t max_events, int64_t now_ms, struct ev_batch *out,
@@ -98,8 +102,9 @@ void ev_batch_free(struct ev_batch *b);
 /*
  * Validate one cJSON event object and fill *ev with pointers into it;
  * the object is normalised in place (its properties' numbers become
- * strings, a timestamp is resolved).  index goes into any error.  Used by
- * ev_parse and by code that already holds a cJSON tree.
+ * strings, a timestamp is resolved into ev->ts_ms while the tree keeps it
+ * as sent).  index goes into any error.  Used by ev_parse and by code that
+ * already holds a cJSON tree.  On error *ev is zeroed.
  */
 int ev_from_json(cJSON *obj, int64_t now_ms, int index, struct event *ev,
 		 struct ev_errs *errs);
