@@ -1,0 +1,411 @@
+/*
+ * agg.c - aggregate a metric's usage over a period (see agg.h).
+ *
+ * Three sources feed one accumulator: merged per-minute records (usage),
+ * their distinct values (usage_distinct), and raw events (events).  Raw
+ * events are read in time order so that latest_agg, unique_count's
+ * add/remove and the percentage model's per-event values come out in
+ * Lago's order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "err.h"
+#include "log.h"
+
+enum agg_kind { K_COUNT, K_SUM, K_MAX, K_LATEST, K_UNIQUE };
+
+/* One distinct-value operation, for unique_count in time order. */
+struct uop {
+	int64_t ts_ms;
+	size_t seq;		/* arrival order, for ties in time */
+	char *value;
+	int add;		/* 1 add, 0 remove */
+};
+
+struct acc {
+	enum agg_kind kind;
+	dec_t units;		/* count, sum or max */
+	int has_max;
+	dec_t latest;
+	int64_t latest_ts;	/* ms */
+	int has_latest;
+	int64_t events;
+	struct uop *ops;
+	size_t nops, capops;
+	dec_t *values;		/* raw events' values, time order */
+	size_t nvalues, capvalues;
+};
+
+static int kind_of(const char *type, enum agg_kind *k)
+{
+	static const char *const names[] = {"count_agg", "sum_agg", "max_agg",
+					    "latest_agg", "unique_count_agg"};
+
+	for (int i = 0; i < 5; i++)
+		if (type && strcmp(type, names[i]) == 0) {
+			*k = (enum agg_kind)i;
+			return TLY_OK;
+		}
+	return TLY_EINVAL;
+}
+
+/* ---- Filters -------------------------------------------------------------- */
+
+/* True when obj (a record's filters or an event's properties) matches. */
+static int matches(const cJSON *obj, const cJSON *match)
+{
+	const cJSON *want;
+
+	cJSON_ArrayForEach(want, match) {
+		const cJSON *have = cJSON_GetObjectItemCaseSensitive(obj,
+								     want->string);
+		const cJSON *v;
+		int ok = 0;
+
+		if (!cJSON_IsString(have))
+			return 0;
+		cJSON_ArrayForEach(v, want)
+			if (cJSON_IsString(v) &&
+			    (!strcmp(v->valuestring, have->valuestring) ||
+			     !strcmp(v->valuestring, "__ALL_FILTER_VALUES__")))
+				ok = 1;
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int selected(const struct agg_query *q, const cJSON *obj)
+{
+	const cJSON *ex;
+
+	if (q->match && !matches(obj, q->match))
+		return 0;
+	cJSON_ArrayForEach(ex, q->exclude)
+		if (matches(obj, ex))
+			return 0;
+	return 1;
+}
+
+/* ---- Accumulating ------------------------------------------------------ */
+
+static int push_op(struct acc *a, int64_t ts_ms, const char *value, int add)
+{
+	char *copy;
+
+	if (a->nops == a->capops) {
+		size_t cap = a->capops ? a->capops * 2 : 64;
+		struct uop *n = realloc(a->ops, cap * sizeof(*n));
+
+		if (!n)
+			return TLY_ENOMEM;
+		a->ops = n;
+		a->capops = cap;
+	}
+	copy = strdup(value);
+	if (!copy)
+		return TLY_ENOMEM;
+	a->ops[a->nops] = (struct uop){ts_ms, a->nops, copy, add};
+	a->nops++;
+	return TLY_OK;
+}
+
+static int push_value(struct acc *a, const dec_t *v)
+{
+	if (a->nvalues == a->capvalues) {
+		size_t cap = a->capvalues ? a->capvalues * 2 : 64;
+		dec_t *n = realloc(a->values, cap * sizeof(*n));
+
+		if (!n)
+			return TLY_ENOMEM;
+		a->values = n;
+		a->capvalues = cap;
+	}
+	dec_init(&a->values[a->nvalues]);
+	dec_set(&a->values[a->nvalues++], v);
+	return TLY_OK;
+}
+
+/* Fold one value seen at ts_ms (sum, max, latest). */
+static void fold(struct acc *a, const dec_t *v, int64_t ts_ms)
+{
+	if (a->kind == K_SUM) {
+		dec_add(&a->units, &a->units, v);
+	} else if (a->kind == K_MAX) {
+		if (!a->has_max || dec_cmp(v, &a->units) > 0)
+			dec_set(&a->units, v);
+		a->has_max = 1;
+	} else if (a->kind == K_LATEST && (!a->has_latest ||
+					   ts_ms >= a->latest_ts)) {
+		dec_set(&a->latest, v);
+		a->latest_ts = ts_ms;
+		a->has_latest = 1;
+	}
+}
+
+static int fold_text(struct acc *a, const char *text, int64_t ts_ms,
+		     int keep)
+{
+	dec_t v;
+	int rc;
+
+	if (!text)
+		return TLY_OK;
+	dec_init(&v);
+	rc = dec_parse_str(&v, text);
+	if (rc == TLY_OK) {
+		fold(a, &v, ts_ms);
+		if (keep)
+			rc = push_value(a, &v);
+	} else {
+		rc = TLY_OK;	/* not a number: Lago's cast fails; skip */
+	}
+	dec_clear(&v);
+	return rc;
+}
+
+/* ---- Sources ------------------------------------------------------------ */
+
+static const char *const sql_usage =
+	"SELECT filters, count, sum, max, latest, latest_ts FROM usage "
+	"WHERE sub = ? AND code = ? AND minute >= ? AND minute <= ? "
+	"ORDER BY minute";
+static const char *const sql_distinct =
+	"SELECT filters, value, minute FROM usage_distinct "
+	"WHERE sub = ? AND code = ? AND minute >= ? AND minute <= ?";
+static const char *const sql_events =
+	"SELECT properties, ts_ms FROM events "
+	"WHERE sub = ? AND code = ? AND ts_ms >= ? AND ts_ms <= ? "
+	"ORDER BY ts_ms, created_at";
+
+static void bind_range(struct store_stmt *st, const struct agg_query *q,
+		       int64_t from, int64_t to)
+{
+	store_bind_text(st, 1, q->sub);
+	store_bind_text(st, 2, q->code);
+	store_bind_i64(st, 3, from);
+	store_bind_i64(st, 4, to);
+}
+
+static int from_usage(struct store_conn *c, const struct agg_query *q,
+		      int64_t from_ms, struct acc *a)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql_usage, &st), step;
+
+	if (rc != TLY_OK)
+		return rc;
+	bind_range(st, q, from_ms / 1000, q->to_ms / 1000);
+	while (rc == TLY_OK && (step = store_step(st)) == STORE_ROW) {
+		cJSON *f = cJSON_Parse(store_col_text(st, 0));
+		int col = a->kind == K_SUM ? 2 : a->kind == K_MAX ? 3 : 4;
+
+		if (!f) {
+			rc = TLY_ENOMEM;
+			break;
+		}
+		if (selected(q, f)) {
+			a->events += store_col_i64(st, 1);
+			if (a->kind != K_COUNT && a->kind != K_UNIQUE)
+				rc = fold_text(a, store_col_text(st, col),
+					       store_col_i64(st, 5) * 1000, 0);
+		}
+		cJSON_Delete(f);
+	}
+	store_reset(st);
+	return rc != TLY_OK ? rc : step == STORE_DONE ? TLY_OK : step;
+}
+
+static int from_distinct(struct store_conn *c, const struct agg_query *q,
+			 int64_t from_ms, struct acc *a)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql_distinct, &st), step;
+
+	if (rc != TLY_OK)
+		return rc;
+	bind_range(st, q, from_ms / 1000, q->to_ms / 1000);
+	while (rc == TLY_OK && (step = store_step(st)) == STORE_ROW) {
+		cJSON *f = cJSON_Parse(store_col_text(st, 0));
+
+		if (!f) {
+			rc = TLY_ENOMEM;
+			break;
+		}
+		if (selected(q, f))
+			rc = push_op(a, store_col_i64(st, 2) * 1000,
+				     store_col_text(st, 1), 1);
+		cJSON_Delete(f);
+	}
+	store_reset(st);
+	return rc != TLY_OK ? rc : step == STORE_DONE ? TLY_OK : step;
+}
+
+static int raw_event(const struct agg_query *q, const cJSON *props,
+		     int64_t ts_ms, struct acc *a)
+{
+	const cJSON *v = q->field ?
+		cJSON_GetObjectItemCaseSensitive(props, q->field) : NULL;
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(props,
+							   "operation_type");
+
+	a->events++;
+	if (a->kind == K_UNIQUE) {
+		if (!cJSON_IsString(v))
+			return TLY_OK;
+		return push_op(a, ts_ms, v->valuestring,
+			       !cJSON_IsString(op) ||
+			       strcmp(op->valuestring, "remove") != 0);
+	}
+	if (a->kind == K_COUNT)
+		return TLY_OK;
+	return fold_text(a, cJSON_IsString(v) ? v->valuestring : NULL, ts_ms,
+			 1);
+}
+
+static int from_events(struct store_conn *c, const struct agg_query *q,
+		       int64_t from_ms, struct acc *a)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql_events, &st), step;
+
+	if (rc != TLY_OK)
+		return rc;
+	bind_range(st, q, from_ms, q->to_ms);
+	while (rc == TLY_OK && (step = store_step(st)) == STORE_ROW) {
+		cJSON *p = cJSON_Parse(store_col_text(st, 0));
+
+		if (!p) {
+			rc = TLY_ENOMEM;
+			break;
+		}
+		if (selected(q, p))
+			rc = raw_event(q, p, store_col_i64(st, 1), a);
+		cJSON_Delete(p);
+	}
+	store_reset(st);
+	return rc != TLY_OK ? rc : step == STORE_DONE ? TLY_OK : step;
+}
+
+/* ---- Results --------------------------------------------------------------- */
+
+/* By value, then time, then arrival: a value's last op ends its run. */
+static int op_cmp(const void *x, const void *y)
+{
+	const struct uop *a = x, *b = y;
+	int c = strcmp(a->value, b->value);
+
+	if (c)
+		return c;
+	if (a->ts_ms != b->ts_ms)
+		return a->ts_ms < b->ts_ms ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Distinct values whose last operation in time is an add. */
+static int64_t unique_count(struct acc *a)
+{
+	int64_t n = 0;
+
+	qsort(a->ops, a->nops, sizeof(*a->ops), op_cmp);
+	for (size_t i = 0; i < a->nops; i++)
+		if (i + 1 == a->nops ||
+		    strcmp(a->ops[i].value, a->ops[i + 1].value) != 0)
+			n += a->ops[i].add;
+	return n;
+}
+
+static int apply_rounding(const struct agg_query *q, dec_t *u)
+{
+	enum dec_round mode;
+
+	if (!q->rounding_function)
+		return TLY_OK;
+	if (!strcmp(q->rounding_function, "ceil"))
+		mode = DEC_CEIL;
+	else if (!strcmp(q->rounding_function, "floor"))
+		mode = DEC_FLOOR;
+	else
+		mode = DEC_HALF_UP;
+	return dec_round(u, u, q->rounding_precision, mode);
+}
+
+static void acc_clear(struct acc *a)
+{
+	dec_clear(&a->units);
+	dec_clear(&a->latest);
+	for (size_t i = 0; i < a->nops; i++)
+		free(a->ops[i].value);
+	free(a->ops);
+	for (size_t i = 0; i < a->nvalues; i++)
+		dec_clear(&a->values[i]);
+	free(a->values);
+}
+
+void agg_result_init(struct agg_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	dec_init(&r->units);
+}
+
+void agg_result_clear(struct agg_result *r)
+{
+	dec_clear(&r->units);
+	for (size_t i = 0; i < r->nvalues; i++)
+		dec_clear(&r->values[i]);
+	free(r->values);
+	r->values = NULL;
+	r->nvalues = 0;
+}
+
+static int finish(const struct agg_query *q, struct acc *a,
+		  struct agg_result *r)
+{
+	if (a->kind == K_COUNT)
+		dec_set_i64(&a->units, a->events);
+	if (a->kind == K_LATEST) {
+		if (a->has_latest && dec_sgn(&a->latest) > 0)
+			dec_set(&a->units, &a->latest);
+		else
+			dec_set_zero(&a->units);
+	}
+	if (a->kind == K_UNIQUE) {
+		dec_set_i64(&a->units, unique_count(a));
+	}
+	dec_set(&r->units, &a->units);
+	r->events_count = a->events;
+	r->values = a->values;	/* handed over */
+	r->nvalues = a->nvalues;
+	a->values = NULL;
+	a->nvalues = 0;
+	return apply_rounding(q, &r->units);
+}
+
+int agg_run(struct store_conn *c, const struct agg_query *q,
+	    struct agg_result *r)
+{
+	struct acc a;
+	int64_t from = q->recurring ? 0 : q->from_ms;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	rc = kind_of(q->type, &a.kind);
+	if (rc != TLY_OK) {
+		log_warn("agg: %s: aggregation %s is not supported", q->code,
+			 q->type ? q->type : "(none)");
+		return rc;
+	}
+	dec_init(&a.units);
+	dec_init(&a.latest);
+	rc = from_usage(c, q, from, &a);
+	if (rc == TLY_OK && a.kind == K_UNIQUE)
+		rc = from_distinct(c, q, from, &a);
+	if (rc == TLY_OK)
+		rc = from_events(c, q, from, &a);
+	if (rc == TLY_OK)
+		rc = finish(q, &a, r);
+	acc_clear(&a);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * agg.h - aggregation of a billable metric's usage over a billing period,
+ * from pre-aggregated records and raw events alike, as Lago aggregates
+ * (lago-api app/services/events/stores/postgres_store.rb).
+ *
+ *   count_agg         COUNT(events)
+ *   sum_agg           SUM(properties[field])
+ *   max_agg           MAX(properties[field]), 0 without events
+ *   latest_agg        the value of the last event (timestamp, then
+ *                     arrival); a negative value counts as 0
+ *   unique_count_agg  distinct values of properties[field], honouring
+ *                     operation_type add/remove
+ *
+ * Pre-aggregated records count at their minute; raw events at their
+ * timestamp.  A period is [from_ms, to_ms] inclusive.  A recurring metric
+ * ignores the period's start (Lago: use_from_boundary = !recurring).
+ * Units are then rounded by the metric's rounding_function/precision.
+ *
+ * Filters: the caller gives the property values a charge filter accepts
+ * (key -> allowed values); an event or record matches when it carries,
+ * for every key, one of the values.  `exclude` lists the filters of the
+ * charge's other slices: what matches one of them is left out (Lago bills
+ * events matching no filter with the charge's default properties).
+ */
+#ifndef TALLY_AGG_H
+#define TALLY_AGG_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "dec.h"
+#include "store.h"
+
+struct agg_query {
+	const char *sub;		/* external_subscription_id */
+	const char *code;		/* metric code */
+	const char *type;		/* aggregation_type */
+	const char *field;		/* field_name, NULL for count_agg */
+	int recurring;
+	int64_t from_ms, to_ms;		/* the period, inclusive */
+	const cJSON *match;		/* {"key": ["v", ...]} or NULL: all */
+	const cJSON *exclude;		/* [{"key": [...]}, ...] or NULL */
+	const char *rounding_function;	/* "round" | "ceil" | "floor" | NULL */
+	int rounding_precision;
+};
+
+struct agg_result {
+	dec_t units;
+	int64_t events_count;
+	dec_t *values;		/* per raw event, in time order (percentage) */
+	size_t nvalues;
+};
+
+void agg_result_init(struct agg_result *r);
+void agg_result_clear(struct agg_result *r);
+
+/* Aggregate q on c into r.  TLY_OK, TLY_EINVAL (unknown type), TLY_EDB. */
+int agg_run(struct store_conn *c, const struct agg_query *q,
+	    struct agg_result *r);
+
+#endif
