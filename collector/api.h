@@ -158,6 +158,12 @@ void api_subscriptions_delete(struct api_ctx *x);	/* terminate */
 int api_subscriptions_end_customer(struct api_ctx *x,
 				   const char *customer_lago_id);
 
+/* api_invoices.c: /invoices[/:id[.html]], finalize, refresh */
+void api_invoices_list(struct api_ctx *x);
+void api_invoices_get(struct api_ctx *x);
+void api_invoices_finalize(struct api_ctx *x);
+void api_invoices_refresh(struct api_ctx *x);
+
 /* api_events.c: /events, /events/batch, /events/:transaction_id */
 void api_events_create(struct api_ctx *x);
 void api_events_batch(struct api_ctx *x);

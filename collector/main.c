@@ -15,8 +15,11 @@
 #include "coll.h"
 #include "coll_conf.h"
 #include "err.h"
+#include "event.h"
+#include "invoice_store.h"
 #include "log.h"
 #include "server.h"
+#include "util.h"
 
 static const struct cli_prog coll_prog = {
 	.name = "tally-collector",
@@ -25,7 +28,8 @@ static const struct cli_prog coll_prog = {
 	"                  [--api-key KEY]\n"
 	"  tally-collector [-c FILE] [--db URL] agents add AGENT_ID\n"
 	"  tally-collector [-c FILE] [--db URL] agents list\n"
-	"  tally-collector [-c FILE] [--db URL] agents revoke AGENT_ID\n",
+	"  tally-collector [-c FILE] [--db URL] agents revoke AGENT_ID\n"
+	"  tally-collector [-c FILE] [--db URL] bill --at TIME\n",
 	.keys = coll_keys,
 	.nkeys = CK_COUNT,
 	.log_level_key = CK_LOG_LEVEL,
@@ -82,6 +86,42 @@ static int cmd_agents(struct coll *co, int argc, char **argv)
 	return rc == TLY_OK ? 0 : 1;
 }
 
+/* Bill every period due at `at_ms`; prints what it made. */
+static int bill_at(struct coll *co, int64_t at_ms)
+{
+	struct inv_bill_opts o = {at_ms, util_now_ms(),
+				  conf_int(co->conf, CK_GRACE_PERIOD)};
+	struct store_conn *c = store_acquire(co->store);
+	int created, finalized, rc;
+
+	rc = inv_bill(c, &o, &created, &finalized);
+	store_release(c);
+	if (rc == TLY_OK && (created || finalized))
+		log_info("bill: %d invoices made, %d finalized", created,
+			 finalized);
+	return rc;
+}
+
+static int cmd_bill(struct coll *co, int argc, char **argv)
+{
+	int64_t at;
+	int rc;
+
+	if (argc != 2 || strcmp(argv[0], "--at") != 0)
+		cli_die(&coll_prog, 2, "usage: bill --at TIME (RFC 3339 or Unix "
+			"seconds)");
+	if (ev_parse_time(argv[1], &at) != TLY_OK)
+		cli_die(&coll_prog, 2, "bill: --at '%s' is not a time (RFC 3339 "
+			"such as 2025-12-01T00:00:00Z, or Unix seconds)", argv[1]);
+	open_store(co);
+	rc = bill_at(co, at);
+	store_close(&co->store);
+	if (rc != TLY_OK)
+		fprintf(stderr, "tally-collector: bill: %s (see the log "
+			"above)\n", tly_strerror(rc));
+	return rc == TLY_OK ? 0 : 1;
+}
+
 static int serve(struct coll *co)
 {
 	sigset_t set;
@@ -100,8 +140,19 @@ static int serve(struct coll *co)
 		cli_die(&coll_prog, 1, "cannot start the HTTP server (see the "
 			"log above)");
 	}
-	while (sigwait(&set, &sig) != 0)
-		;
+	/* The scheduler: bill what is due, then wait for the next tick or
+	 * a signal, whichever comes first. */
+	for (;;) {
+		int64_t ms = conf_int(co->conf, CK_BILL_INTERVAL);
+		struct timespec tick = {ms / 1000, (ms % 1000) * 1000000};
+
+		if (bill_at(co, util_now_ms()) != TLY_OK)
+			log_error("bill: the scheduled run failed; it will "
+				  "run again in %lld ms", (long long)ms);
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+	}
 	log_info("signal %d: stopping", sig);
 	server_stop(co);
 	store_close(&co->store);
@@ -125,6 +176,8 @@ int main(int argc, char **argv)
 	co.events_batch_max = (size_t)conf_int(&c, CK_EVENTS_BATCH_MAX);
 	if (argi < argc && strcmp(argv[argi], "agents") == 0)
 		rc = cmd_agents(&co, argc - argi - 1, argv + argi + 1);
+	else if (argi < argc && strcmp(argv[argi], "bill") == 0)
+		rc = cmd_bill(&co, argc - argi - 1, argv + argi + 1);
 	else if (argi < argc)
 		cli_die(&coll_prog, 2, "unknown command '%s' (see --help)",
 			argv[argi]);

@@ -42,6 +42,10 @@ API(api_subscriptions_delete);
 API(api_events_create);
 API(api_events_batch);
 API(api_events_get);
+API(api_invoices_list);
+API(api_invoices_get);
+API(api_invoices_finalize);
+API(api_invoices_refresh);
 
 #define R(m, p, name) {m, p, api_entry, &name##_r}
 
@@ -134,6 +138,10 @@ static const struct httpd_route routes[] = {
 	R("POST", "/api/v1/events", api_events_create),
 	R("POST", "/api/v1/events/batch", api_events_batch),
 	R("GET", "/api/v1/events/:id", api_events_get),
+	R("GET", "/api/v1/invoices", api_invoices_list),
+	R("GET", "/api/v1/invoices/:id", api_invoices_get),
+	R("PUT", "/api/v1/invoices/:id/finalize", api_invoices_finalize),
+	R("POST", "/api/v1/invoices/:id/refresh", api_invoices_refresh),
 };
 
 /* Read a whole PEM file; NULL (logged) when it cannot be read. */

@@ -120,16 +120,55 @@ static const char *const sq_migrations[] = {
 	"  deleted_at INTEGER);"
 	"CREATE UNIQUE INDEX plans_live ON plans (code)"
 	"  WHERE deleted_at IS NULL;"
+	/* Lago's lifecycle in columns, times in Unix ms; status is pending,
+	 * active, terminated or canceled; previous_id chains a plan change
+	 * to the subscription it replaces; doc holds on_termination_*. */
 	"CREATE TABLE subscriptions ("
 	"  lago_id TEXT PRIMARY KEY,"
 	"  external_id TEXT NOT NULL,"
 	"  customer_id TEXT NOT NULL REFERENCES customers (lago_id),"
 	"  plan_id TEXT NOT NULL REFERENCES plans (lago_id),"
+	"  previous_id TEXT REFERENCES subscriptions (lago_id),"
 	"  status TEXT NOT NULL,"
+	"  billing_time TEXT NOT NULL,"	/* calendar|anniversary */
+	"  name TEXT,"
+	"  subscription_at INTEGER NOT NULL,"
+	"  started_at INTEGER,"
+	"  ending_at INTEGER,"
+	"  terminated_at INTEGER,"
+	"  canceled_at INTEGER,"
+	"  trial_ended_at INTEGER,"
 	"  doc TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL);"
-	"CREATE INDEX subscriptions_by_ext ON subscriptions (external_id);"
-	"CREATE INDEX subscriptions_by_customer ON subscriptions (customer_id);",
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE INDEX subscriptions_by_ext ON subscriptions"
+	"  (external_id, status);"
+	/* Invoices: one per (subscription, period start, kind); the doc
+	 * holds the fees and totals; numbers are given at finalization. */
+	"CREATE TABLE invoices ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  subscription_id TEXT NOT NULL REFERENCES subscriptions (lago_id),"
+	"  customer_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"			/* subscription|termination */
+	"  from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,"
+	"  charges_from_ms INTEGER NOT NULL, charges_to_ms INTEGER NOT NULL,"
+	"  period_days INTEGER NOT NULL, fee_days INTEGER NOT NULL,"
+	"  bill_subscription INTEGER NOT NULL, bill_charges INTEGER NOT NULL,"
+	"  issuing_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"		/* draft|finalized */
+	"  sequential_id INTEGER UNIQUE,"
+	"  currency TEXT,"
+	"  total_amount_cents INTEGER NOT NULL,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  finalized_at INTEGER,"
+	"  UNIQUE (subscription_id, from_ms, kind));"
+	"CREATE INDEX invoices_by_customer ON invoices (customer_id, created_at);"
+	"CREATE INDEX subscriptions_by_customer ON subscriptions"
+	"  (customer_id, status);"
+	/* Events find their subscription by external id: one active each. */
+	"CREATE UNIQUE INDEX subscriptions_active"
+	"  ON subscriptions (external_id) WHERE status = 'active';",
 };
 
 static struct store_conn *sq_acquire(struct store *s)

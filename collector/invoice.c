@@ -1,0 +1,470 @@
+/*
+ * invoice.c - an invoice's fees, taxes and totals (see invoice.h).
+ *
+ * Amounts are dec_t in the currency's major unit until a fee is made,
+ * where they are rounded once to minor units (dec_to_minor).  Taxes are
+ * summed per tax over the fees' amount_cents, unrounded, and rounded once
+ * per tax, as Lago's Invoices::ApplyTaxesService does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg.h"
+#include "currency.h"
+#include "dec.h"
+#include "err.h"
+#include "invoice.h"
+#include "log.h"
+#include "rate.h"
+#include "util.h"
+
+#define MAX_TAXES 16		/* taxes applied to one invoice */
+#define PRORATA_PLACES 20	/* digits kept before rounding to cents */
+
+/* The running state of one invoice being built. */
+struct build {
+	struct store_conn *c;
+	const struct inv_input *in;
+	int exp;			/* currency decimals */
+	const char *currency;
+	cJSON *fees;
+	int64_t fees_cents;
+	dec_t tax_base[MAX_TAXES];	/* per tax: sum of fee cents x rate */
+	dec_t tax_rate[MAX_TAXES];
+	const cJSON *tax[MAX_TAXES];
+	int ntax;
+};
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int64_t num(const cJSON *o, const char *key, int64_t def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+static int put_dec(cJSON *o, const char *key, const dec_t *d)
+{
+	char buf[DEC_DOUBLE_BUFSZ];
+	dec_t n;
+	int rc;
+
+	dec_init(&n);
+	dec_set(&n, d);
+	dec_normalize(&n);
+	rc = dec_format(&n, buf, sizeof(buf));
+	dec_clear(&n);
+	if (rc == TLY_OK && !cJSON_AddStringToObject(o, key, buf))
+		rc = TLY_ENOMEM;
+	return rc;
+}
+
+static void put_time(cJSON *o, const char *key, int64_t ms)
+{
+	char buf[UTIL_TIME_LEN];
+
+	util_iso_time(ms, 0, buf);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+/* ---- Taxes ------------------------------------------------------------- */
+
+/* A tax's rate, stored as a number (20.0) or a string ("20.00"). */
+static int tax_rate(const cJSON *tax, dec_t *rate)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(tax, "rate");
+
+	if (cJSON_IsString(r))
+		return dec_parse_str(rate, r->valuestring);
+	if (cJSON_IsNumber(r))
+		return dec_from_double(rate, r->valuedouble);
+	return TLY_EINVAL;
+}
+
+static int taxes_setup(struct build *b)
+{
+	const cJSON *tax;
+
+	cJSON_ArrayForEach(tax, b->in->taxes) {
+		if (b->ntax == MAX_TAXES)
+			return TLY_ERANGE;
+		if (tax_rate(tax, &b->tax_rate[b->ntax]) != TLY_OK)
+			return TLY_EINVAL;
+		b->tax[b->ntax++] = tax;
+	}
+	return TLY_OK;
+}
+
+/* A fee's tax: cents x sum of rates / 100, rounded (display per fee). */
+static int64_t fee_taxes(struct build *b, int64_t cents, dec_t *sum_rates)
+{
+	dec_t t, hundred;
+	int64_t out = 0;
+
+	dec_init(&t);
+	dec_init(&hundred);
+	dec_set_zero(sum_rates);
+	for (int i = 0; i < b->ntax; i++) {
+		dec_add(sum_rates, sum_rates, &b->tax_rate[i]);
+		dec_set_i64(&t, cents);
+		dec_mul(&t, &t, &b->tax_rate[i]);
+		dec_add(&b->tax_base[i], &b->tax_base[i], &t);
+	}
+	dec_set_i64(&t, cents);
+	dec_mul(&t, &t, sum_rates);
+	dec_set_i64(&hundred, 100);
+	if (dec_div(&t, &t, &hundred, 0, DEC_HALF_UP) == TLY_OK)
+		dec_to_i64(&t, &out);
+	dec_clear(&t);
+	dec_clear(&hundred);
+	return out;
+}
+
+/* ---- Fees -------------------------------------------------------------- */
+
+struct fee_in {
+	cJSON *item;			/* consumed */
+	const char *charge_id;		/* lago_charge_id, NULL for the plan */
+	const dec_t *amount;		/* major units, unrounded */
+	const dec_t *units;
+	const dec_t *unit_amount;
+	int64_t events;
+	int64_t from_ms, to_ms;
+};
+
+/* Round to cents once, add the taxes' bases, append Lago's fee object. */
+static int add_fee(struct build *b, struct fee_in *fi)
+{
+	cJSON *f = cJSON_CreateObject();
+	int64_t cents = 0, taxes;
+	dec_t zero, sum_rates;
+	char id[UTIL_UUID_LEN];
+	int rc = TLY_ENOMEM;
+
+	dec_init(&zero);
+	dec_init(&sum_rates);
+	if (!f || util_uuid(id) != TLY_OK)
+		goto out;
+	/* Lago: a negative amount is billed as 0. */
+	if (dec_sgn(fi->amount) > 0) {
+		rc = dec_to_minor(fi->amount, b->exp, &cents);
+		if (rc != TLY_OK)
+			goto out;
+	}
+	taxes = fee_taxes(b, cents, &sum_rates);
+	b->fees_cents += cents;
+	cJSON_AddStringToObject(f, "lago_id", id);
+	if (fi->charge_id)
+		cJSON_AddStringToObject(f, "lago_charge_id", fi->charge_id);
+	else
+		cJSON_AddNullToObject(f, "lago_charge_id");
+	cJSON_AddStringToObject(f, "lago_subscription_id", b->in->sub_lago_id);
+	cJSON_AddStringToObject(f, "external_subscription_id",
+				b->in->sub_external_id);
+	cJSON_AddNumberToObject(f, "amount_cents", (double)cents);
+	put_dec(f, "precise_amount", dec_sgn(fi->amount) > 0 ? fi->amount :
+		&zero);
+	cJSON_AddStringToObject(f, "amount_currency", b->currency);
+	cJSON_AddNumberToObject(f, "taxes_amount_cents", (double)taxes);
+	put_dec(f, "taxes_rate", &sum_rates);
+	put_dec(f, "units", fi->units);
+	put_dec(f, "precise_unit_amount", fi->unit_amount);
+	cJSON_AddNumberToObject(f, "total_amount_cents", (double)(cents + taxes));
+	cJSON_AddStringToObject(f, "total_amount_currency", b->currency);
+	cJSON_AddNumberToObject(f, "events_count", (double)fi->events);
+	cJSON_AddBoolToObject(f, "pay_in_advance", 0);
+	cJSON_AddBoolToObject(f, "invoiceable", 1);
+	put_time(f, "from_date", fi->from_ms);
+	put_time(f, "to_date", fi->to_ms);
+	cJSON_AddItemToObject(f, "item", fi->item);
+	fi->item = NULL;
+	rc = cJSON_AddItemToArray(b->fees, f) ? TLY_OK : TLY_ENOMEM;
+	if (rc == TLY_OK)
+		f = NULL;
+out:
+	cJSON_Delete(fi->item);
+	fi->item = NULL;
+	cJSON_Delete(f);
+	dec_clear(&zero);
+	dec_clear(&sum_rates);
+	return rc;
+}
+
+static cJSON *item(const char *type, const char *code, const char *name,
+		   const char *lago_item_id, const cJSON *filters)
+{
+	cJSON *it = cJSON_CreateObject();
+
+	if (!it)
+		return NULL;
+	cJSON_AddStringToObject(it, "type", type);
+	cJSON_AddStringToObject(it, "code", code ? code : "");
+	cJSON_AddStringToObject(it, "name", name ? name : "");
+	cJSON_AddStringToObject(it, "invoice_display_name", name ? name : "");
+	cJSON_AddItemToObject(it, "filters", filters ?
+			      cJSON_Duplicate(filters, 1) : cJSON_CreateNull());
+	cJSON_AddStringToObject(it, "lago_item_id", lago_item_id ?
+				lago_item_id : "");
+	cJSON_AddStringToObject(it, "item_type", !strcmp(type, "subscription")
+				? "Subscription" : "BillableMetric");
+	return it;
+}
+
+/*
+ * The subscription fee: amount_cents x fee_days / days, the proration
+ * Lago applies to a first calendar period and to a termination
+ * ($50 x 22/31 = $35.48).
+ */
+static int subscription_fee(struct build *b)
+{
+	const struct inv_period *p = &b->in->p;
+	const cJSON *plan = b->in->plan;
+	dec_t amount, ratio, den, one;
+	struct fee_in fi;
+	int rc;
+
+	dec_init(&amount);
+	dec_init(&ratio);
+	dec_init(&den);
+	dec_init(&one);
+	dec_from_minor(&amount, num(plan, "amount_cents", 0), b->exp);
+	dec_set_i64(&ratio, p->fee_days);
+	dec_set_i64(&den, p->days);
+	rc = dec_div(&ratio, &ratio, &den, PRORATA_PLACES, DEC_HALF_UP);
+	if (rc == TLY_OK) {
+		dec_mul(&amount, &amount, &ratio);
+		dec_set_i64(&one, 1);
+		fi = (struct fee_in){
+			item("subscription", str(plan, "code"), str(plan, "name"),
+			     b->in->sub_lago_id, NULL), NULL,
+			&amount, &one, &amount, 0, p->from_ms, p->to_ms};
+		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
+	}
+	dec_clear(&amount);
+	dec_clear(&ratio);
+	dec_clear(&den);
+	dec_clear(&one);
+	return rc;
+}
+
+/* The metric a charge bills, from the store (deleted ones too). */
+static cJSON *metric_doc(struct build *b, const char *code)
+{
+	static const char *const sql =
+		"SELECT doc FROM billable_metrics WHERE code = ? "
+		"ORDER BY deleted_at IS NOT NULL, created_at DESC LIMIT 1";
+	struct store_stmt *st = NULL;
+	cJSON *doc = NULL;
+
+	if (store_prepare(b->c, sql, &st) != TLY_OK)
+		return NULL;
+	store_bind_text(st, 1, code);
+	if (store_step(st) == STORE_ROW)
+		doc = cJSON_Parse(store_col_text(st, 0));
+	store_reset(st);
+	return doc;
+}
+
+/* One slice of a charge: aggregate with match/exclude, rate, add a fee. */
+static int charge_slice(struct build *b, const cJSON *charge,
+			const cJSON *metric, const cJSON *props,
+			const cJSON *match, const cJSON *exclude,
+			const cJSON *item_filters)
+{
+	const struct inv_period *p = &b->in->p;
+	struct agg_query q = {
+		.sub = b->in->sub_external_id, .code = str(metric, "code"),
+		.type = str(metric, "aggregation_type"),
+		.field = str(metric, "field_name"),
+		.recurring = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+			metric, "recurring")),
+		.from_ms = p->charges_from_ms, .to_ms = p->charges_to_ms,
+		.match = match, .exclude = exclude,
+		.rounding_function = str(metric, "rounding_function"),
+		.rounding_precision = (int)num(metric, "rounding_precision", 0),
+	};
+	struct agg_result r;
+	struct rate_out ro;
+	struct rate_in ri;
+	struct fee_in fi;
+	int rc;
+
+	agg_result_init(&r);
+	rate_out_init(&ro);
+	rc = agg_run(b->c, &q, &r);
+	if (rc == TLY_OK) {
+		ri = (struct rate_in){&r.units, r.events_count, r.values,
+				      r.nvalues};
+		rc = rate_charge(str(charge, "charge_model"), props, &ri, &ro);
+	}
+	if (rc == TLY_OK) {
+		fi = (struct fee_in){
+			item("charge", q.code, str(metric, "name"),
+			     str(charge, "lago_billable_metric_id"),
+			     item_filters), str(charge, "lago_id"),
+			&ro.amount, &r.units, &ro.unit_amount, r.events_count,
+			p->charges_from_ms, p->charges_to_ms};
+		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
+	}
+	rate_out_clear(&ro);
+	agg_result_clear(&r);
+	return rc;
+}
+
+/* A charge's fees: one per filter, then the default slice. */
+static int charge_fees(struct build *b, const cJSON *charge)
+{
+	const cJSON *filters = cJSON_GetObjectItemCaseSensitive(charge,
+								"filters");
+	const cJSON *props = cJSON_GetObjectItemCaseSensitive(charge,
+							      "properties");
+	const char *code = str(charge, "billable_metric_code");
+	cJSON *metric = code ? metric_doc(b, code) : NULL, *exclude, *f;
+	int rc = TLY_OK;
+
+	if (!metric) {
+		log_error("invoice: charge on unknown metric %s", code ? code :
+			  "(none)");
+		return TLY_EINVAL;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(props, "pricing_group_keys") ||
+	    cJSON_GetObjectItemCaseSensitive(props, "grouped_by")) {
+		log_error("invoice: pricing_group_keys on %s are not billed "
+			  "yet", code);
+		cJSON_Delete(metric);
+		return TLY_EINVAL;
+	}
+	exclude = cJSON_CreateArray();
+	cJSON_ArrayForEach(f, filters) {
+		const cJSON *values = cJSON_GetObjectItemCaseSensitive(f,
+								       "values");
+
+		if (rc == TLY_OK)
+			rc = charge_slice(b, charge, metric,
+					  cJSON_GetObjectItemCaseSensitive(
+						f, "properties"),
+					  values, NULL, values);
+		if (exclude)
+			cJSON_AddItemToArray(exclude, cJSON_Duplicate(values, 1));
+	}
+	if (rc == TLY_OK)
+		rc = exclude ? charge_slice(b, charge, metric, props, NULL,
+					    exclude, NULL) : TLY_ENOMEM;
+	cJSON_Delete(exclude);
+	cJSON_Delete(metric);
+	return rc;
+}
+
+static int all_charges(struct build *b)
+{
+	const cJSON *ch;
+	int rc = TLY_OK;
+
+	cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(b->in->plan,
+								"charges")) {
+		/* Pay-in-advance charges are billed as events arrive. */
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+			    ch, "pay_in_advance")))
+			continue;
+		rc = charge_fees(b, ch);
+		if (rc != TLY_OK)
+			break;
+	}
+	return rc;
+}
+
+/* ---- Totals ---------------------------------------------------------------- */
+
+/* applied_taxes and the totals, taxes rounded once per tax. */
+static int totals(struct build *b, cJSON *inv)
+{
+	cJSON *applied = cJSON_AddArrayToObject(inv, "applied_taxes");
+	int64_t taxes = 0;
+	dec_t t, hundred;
+
+	if (!applied)
+		return TLY_ENOMEM;
+	dec_init(&t);
+	dec_init(&hundred);
+	dec_set_i64(&hundred, 100);
+	for (int i = 0; i < b->ntax; i++) {
+		cJSON *a = cJSON_CreateObject();
+		int64_t cents = 0;
+
+		dec_div(&t, &b->tax_base[i], &hundred, 0, DEC_HALF_UP);
+		dec_to_i64(&t, &cents);
+		taxes += cents;
+		if (!a)
+			continue;
+		cJSON_AddStringToObject(a, "tax_code", str(b->tax[i], "code"));
+		cJSON_AddStringToObject(a, "tax_name", str(b->tax[i], "name"));
+		put_dec(a, "tax_rate", &b->tax_rate[i]);
+		cJSON_AddNumberToObject(a, "amount_cents", (double)cents);
+		cJSON_AddStringToObject(a, "amount_currency", b->currency);
+		cJSON_AddNumberToObject(a, "fees_amount_cents",
+					(double)b->fees_cents);
+		cJSON_AddItemToArray(applied, a);
+	}
+	dec_clear(&t);
+	dec_clear(&hundred);
+	cJSON_AddStringToObject(inv, "currency", b->currency);
+	cJSON_AddNumberToObject(inv, "fees_amount_cents", (double)b->fees_cents);
+	cJSON_AddNumberToObject(inv, "coupons_amount_cents", 0);
+	cJSON_AddNumberToObject(inv, "credit_notes_amount_cents", 0);
+	cJSON_AddNumberToObject(inv, "sub_total_excluding_taxes_amount_cents",
+				(double)b->fees_cents);
+	cJSON_AddNumberToObject(inv, "taxes_amount_cents", (double)taxes);
+	cJSON_AddNumberToObject(inv, "sub_total_including_taxes_amount_cents",
+				(double)(b->fees_cents + taxes));
+	cJSON_AddNumberToObject(inv, "prepaid_credit_amount_cents", 0);
+	cJSON_AddNumberToObject(inv, "progressive_billing_credit_amount_cents",
+				0);
+	cJSON_AddNumberToObject(inv, "total_amount_cents",
+				(double)(b->fees_cents + taxes));
+	return TLY_OK;
+}
+
+int inv_build(struct store_conn *c, const struct inv_input *in, cJSON **out)
+{
+	struct build b = {.c = c, .in = in};
+	cJSON *inv = cJSON_CreateObject();
+	int rc = TLY_ENOMEM;
+
+	*out = NULL;
+	for (int i = 0; i < MAX_TAXES; i++) {
+		dec_init(&b.tax_base[i]);
+		dec_init(&b.tax_rate[i]);
+	}
+	b.currency = str(in->plan, "amount_currency");
+	b.exp = currency_exponent(b.currency);
+	b.fees = cJSON_CreateArray();
+	if (!inv || !b.fees)
+		goto out;
+	rc = b.exp < 0 ? TLY_EINVAL : taxes_setup(&b);
+	if (rc == TLY_OK && in->p.bill_subscription)
+		rc = subscription_fee(&b);
+	if (rc == TLY_OK && in->p.bill_charges)
+		rc = all_charges(&b);
+	if (rc == TLY_OK)
+		rc = totals(&b, inv);
+	if (rc == TLY_OK && cJSON_AddItemToObject(inv, "fees", b.fees)) {
+		b.fees = NULL;
+		*out = inv;
+		inv = NULL;
+	}
+out:
+	cJSON_Delete(b.fees);
+	cJSON_Delete(inv);
+	for (int i = 0; i < MAX_TAXES; i++) {
+		dec_clear(&b.tax_base[i]);
+		dec_clear(&b.tax_rate[i]);
+	}
+	return rc == TLY_OK && !*out ? TLY_ENOMEM : rc;
+}

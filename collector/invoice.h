@@ -1,0 +1,57 @@
+/*
+ * invoice.h - turning a subscription's billing period into a Lago-shaped
+ * invoice: the subscription fee (in advance or in arrears, prorated by
+ * days), one fee per charge and filter slice, minimum-amount true-ups,
+ * taxes, and the totals, in Lago's order of computation
+ * (lago-api app/services/invoices/calculate_fees_service.rb):
+ *
+ *   fees -> sub_total_excluding_taxes = fees - coupons -> taxes
+ *        -> sub_total_including_taxes -> total
+ *
+ * Money rules (LAGO.md §7): a fee's amount is rounded half-up to the
+ * currency once (amount_cents), its unrounded value kept as
+ * precise_amount; an invoice's tax is computed per tax from the sum of
+ * the fees' unrounded taxable amounts and rounded once.
+ *
+ * inv_build only computes; inv_bill (invoice_store.c) decides which
+ * periods are due, stores invoices idempotently and numbers them.
+ */
+#ifndef TALLY_INVOICE_H
+#define TALLY_INVOICE_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "period.h"
+#include "store.h"
+
+/* What one invoice covers. */
+struct inv_period {
+	int64_t from_ms, to_ms;		/* the subscription fee's period */
+	int64_t charges_from_ms;	/* usage billed on this invoice */
+	int64_t charges_to_ms;
+	int days;			/* days of the full period (proration) */
+	int fee_days;			/* days of it the subscription ran */
+	int bill_subscription;		/* include the subscription fee */
+	int bill_charges;		/* include the charges' fees */
+};
+
+struct inv_input {
+	const cJSON *plan;		/* the plan's stored doc */
+	const cJSON *customer;		/* Lago customer object (currency...) */
+	const cJSON *taxes;		/* Lago tax objects that apply, or NULL */
+	const char *sub_lago_id;
+	const char *sub_external_id;
+	struct inv_period p;
+};
+
+/*
+ * Compute the invoice's fees and totals into a new Lago-shaped object
+ * (*out; the caller deletes it): "fees", "applied_taxes" and the *_cents
+ * fields.  Usage comes from the store through agg_run.  TLY_OK,
+ * TLY_EINVAL (a plan or charge it cannot rate), TLY_EDB, TLY_ENOMEM.
+ */
+int inv_build(struct store_conn *c, const struct inv_input *in,
+	      cJSON **out);
+
+#endif
