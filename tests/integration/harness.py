@@ -171,7 +171,10 @@ class Collector:
         self.argv = [COLLECTOR, "--db", "sqlite:" + self.db,
                      "--listen", "127.0.0.1:%d" % self.port,
                      "--api-key", api_key] + list(extra)
-        self.env = env
+        # Tests bill with `bill --at`; the daemon's own scheduler would
+        # bill "now" underneath them.
+        self.env = dict(env or {})
+        self.env.setdefault("TALLY_BILLING_INTERVAL", "1d")
         self.proc = None
         self.start()
 

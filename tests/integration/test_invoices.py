@@ -1,0 +1,246 @@
+"""A month of usage for several customers and plans, billed through the
+real collector; every total below is worked out by hand in the comments.
+Billing twice makes no duplicate; drafts refresh during the grace period
+and freeze once finalized; a terminated subscription gets its final
+invoice; the printable page escapes what customers typed."""
+import calendar
+import datetime
+import sqlite3
+
+from harness import COLLECTOR, Agent, Collector, Suite, http, run, wait_until
+
+s = Suite("invoices")
+
+
+def ok(col, method, path, body=None):
+    code, out = col.api(method, path, body)
+    assert code == 200, (method, path, code, out)
+    return out
+
+
+def metric(col, code, agg, field=None, filters=None):
+    body = {"name": code.title(), "code": code, "aggregation_type": agg}
+    if field:
+        body["field_name"] = field
+    if filters:
+        body["filters"] = filters
+    return ok(col, "POST", "/billable_metrics", {"billable_metric": body})["billable_metric"]
+
+
+def bill(col, at):
+    code, out, err = run([COLLECTOR, "--db", "sqlite:" + col.db, "bill", "--at", at],
+                         env=col.env)
+    assert code == 0, err
+
+
+def invoices(col, customer):
+    out = ok(col, "GET", "/invoices?external_customer_id=%s" % customer)
+    return sorted(out["invoices"], key=lambda i: i["fees"][0]["from_date"])
+
+
+def fee(inv, code, display=None):
+    """The fee of a charge's slice: display is its filter values, None
+    for the default slice."""
+    for f in inv["fees"]:
+        item = f["item"]
+        if item["code"] == code and item.get("filters") == display:
+            return f
+    raise AssertionError("no fee %s in %s" % (code, inv["fees"]))
+
+
+def setup_month(t, col):
+    ok(col, "POST", "/taxes", {"tax": {"name": "VAT", "code": "vat20", "rate": "20",
+                                       "applied_to_organization": True}})
+    ok(col, "POST", "/taxes", {"tax": {"name": "MwSt", "code": "de19", "rate": "19"}})
+    ok(col, "POST", "/customers", {"customer": {"external_id": "acme", "name": "Acme <Corp>",
+                                                "currency": "USD"}})
+    ok(col, "POST", "/customers", {"customer": {"external_id": "bmw", "currency": "EUR",
+                                                "tax_codes": ["de19"]}})
+    ok(col, "POST", "/customers", {"customer": {"external_id": "jp", "currency": "JPY"}})
+    storage = metric(col, "storage", "sum_agg", "gb",
+                     [{"key": "region", "values": ["eu", "us"]}])
+    calls = metric(col, "calls", "count_agg")
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "Startup", "code": "startup", "interval": "monthly", "amount_cents": 4900,
+        "amount_currency": "USD", "pay_in_advance": False, "charges": [
+            {"billable_metric_id": storage["lago_id"], "charge_model": "standard",
+             "properties": {"amount": "0.25"},
+             "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "0.30"},
+                          "invoice_display_name": "Storage EU"}]},
+            {"billable_metric_id": calls["lago_id"], "charge_model": "graduated",
+             "properties": {"graduated_ranges": [
+                 {"from_value": 0, "to_value": 1000, "per_unit_amount": "0",
+                  "flat_amount": "1"},
+                 {"from_value": 1001, "to_value": None, "per_unit_amount": "0.002",
+                  "flat_amount": "0"}]}}]}})
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "Pro", "code": "pro", "interval": "monthly", "amount_cents": 10000,
+        "amount_currency": "EUR", "pay_in_advance": True, "charges": [
+            {"billable_metric_id": calls["lago_id"], "charge_model": "package",
+             "properties": {"amount": "5", "package_size": 100, "free_units": 100}}]}})
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "Basic", "code": "basic", "interval": "monthly", "amount_cents": 1000,
+        "amount_currency": "JPY", "pay_in_advance": False, "charges": []}})
+    for ext, cust, plan, at in (("acme-1", "acme", "startup", "2025-11-01T00:00:00Z"),
+                                ("bmw-1", "bmw", "pro", "2025-11-01T00:00:00Z"),
+                                ("jp-1", "jp", "basic", "2025-11-16T00:00:00Z")):
+        ok(col, "POST", "/subscriptions", {"subscription": {
+            "external_customer_id": cust, "plan_code": plan, "external_id": ext,
+            "subscription_at": at}})
+
+
+def ev(tx, sub, code, ts, **props):
+    return {"transaction_id": tx, "external_subscription_id": sub, "code": code,
+            "timestamp": ts, "properties": props}
+
+
+def send_usage(t, col):
+    # Storage through the API (raw events): EU 10.5 + 4.5 = 15 GB,
+    # US 2.01 GB, no region 1 GB; one event in October and one in
+    # December fall outside November.
+    ok(col, "POST", "/events/batch", {"events": [
+        ev("s1", "acme-1", "storage", "2025-11-03T10:00:00Z", gb="10.5", region="eu"),
+        ev("s2", "acme-1", "storage", "2025-11-20T10:00:00Z", gb="4.5", region="eu"),
+        ev("s3", "acme-1", "storage", "2025-11-21T10:00:00Z", gb="2.01", region="us"),
+        ev("s4", "acme-1", "storage", "2025-11-22T10:00:00Z", gb="1"),
+        ev("s5", "acme-1", "storage", "2025-10-31T23:59:59Z", gb="100", region="eu"),
+        ev("s6", "acme-1", "storage", "2025-12-01T00:00:00Z", gb="100", region="eu")]})
+    # Calls through an agent, pre-aggregated per minute: 1,500 for acme,
+    # 201 for bmw, spread over November.
+    ag = Agent(t, col)
+    wait_until(lambda: "catalog version" in ag.proc.output(), what="the catalog")
+    base = 1761955200      # 2025-11-01T00:00:00Z
+    calls = [ev("a-%d" % i, "acme-1", "calls", base + i * 1700) for i in range(1500)]
+    calls += [ev("b-%d" % i, "bmw-1", "calls", base + i * 12000) for i in range(201)]
+    for i in range(0, len(calls), 500):
+        code, body = ag.post(calls[i:i + 500])
+        assert code == 200, body
+    ag.drained()
+    con = sqlite3.connect(col.db)
+    assert con.execute("SELECT COUNT(*) FROM events WHERE code = 'calls'").fetchone()[0] == 0
+    con.close()
+
+
+@s.test
+def a_month_of_usage(t):
+    col = Collector(t)
+    setup_month(t, col)
+    send_usage(t, col)
+    bill(col, "2025-12-01T00:00:00Z")
+
+    # acme, USD, organization VAT 20%, November in arrears:
+    #   subscription   $49.00 (full month)              4900
+    #   storage EU     15 GB x $0.30 = $4.50             450
+    #   storage other  3.01 GB x $0.25 = $0.7525          75  (rounded once)
+    #   calls          1,000 in tier 1: flat $1.00
+    #                  500 in tier 2 x $0.002 = $1.00    200
+    #   fees 5625, VAT 20% = 1125, total 6750
+    (a,) = invoices(col, "acme")
+    assert fee(a, "startup")["amount_cents"] == 4900
+    eu = fee(a, "storage", {"region": ["eu"]})
+    assert (eu["amount_cents"], eu["units"], eu["events_count"]) == (450, "15", 2), eu
+    rest = fee(a, "storage", None)
+    assert (rest["amount_cents"], rest["units"], rest["precise_amount"]) == \
+        (75, "3.01", "0.7525"), rest
+    c = fee(a, "calls")
+    assert (c["amount_cents"], c["units"], c["events_count"]) == (200, "1500", 1500), c
+    assert (a["fees_amount_cents"], a["taxes_amount_cents"], a["total_amount_cents"]) == \
+        (5625, 1125, 6750), a
+    assert a["currency"] == "USD" and a["status"] == "finalized"
+    assert a["applied_taxes"][0]["tax_code"] == "vat20"
+
+    # bmw, EUR, its own 19%, in advance: billed when November starts and
+    # when December starts.
+    #   Nov: subscription 10000, no earlier usage; 19% = 1900 -> 11900
+    #   Dec: subscription 10000; November's 201 calls: 101 past the 100
+    #        free -> 2 packages x EUR 5 = 1000; fees 11000, 19% = 2090
+    #        -> 13090
+    nov, dec = invoices(col, "bmw")
+    assert (nov["fees_amount_cents"], nov["taxes_amount_cents"],
+            nov["total_amount_cents"]) == (10000, 1900, 11900), nov
+    assert fee(dec, "calls")["amount_cents"] == 1000
+    assert (dec["fees_amount_cents"], dec["taxes_amount_cents"],
+            dec["total_amount_cents"]) == (11000, 2090, 13090), dec
+    assert dec["applied_taxes"][0]["tax_code"] == "de19"
+
+    # jp, JPY (no decimals), from Nov 16 on calendar billing: 15 of 30
+    # days of JPY 1000 = 500; VAT 20% = 100; total 600.
+    (j,) = invoices(col, "jp")
+    assert (j["fees_amount_cents"], j["taxes_amount_cents"], j["total_amount_cents"]) == \
+        (500, 100, 600), j
+
+    # Numbers are sequential without gaps; billing again adds nothing.
+    all_ = ok(col, "GET", "/invoices")["invoices"]
+    assert sorted(i["sequential_id"] for i in all_) == [1, 2, 3, 4]
+    assert sorted(i["number"] for i in all_) == ["TLY-000001", "TLY-000002",
+                                                 "TLY-000003", "TLY-000004"]
+    bill(col, "2025-12-01T00:00:00Z")
+    bill(col, "2025-12-01T12:00:00Z")
+    assert ok(col, "GET", "/invoices")["meta"]["total_count"] == 4
+
+    # The printable page.
+    code, page = http("GET", col.url + "/api/v1/invoices/%s.html" % a["lago_id"],
+                      headers={"Authorization": "Bearer " + col.api_key})
+    assert code == 200 and "Acme &lt;Corp&gt;" in page and "<Corp>" not in page, page
+    assert "67.50 USD" in page and a["number"] in page, page
+    assert col.api("GET", "/invoices/nope")[0] == 404
+
+
+@s.test
+def grace_period_drafts(t):
+    col = Collector(t, env={"TALLY_BILLING_GRACE_PERIOD": "1d"})
+    setup_month(t, col)
+    bill(col, "2025-12-01T00:00:00Z")
+    (j,) = invoices(col, "jp")
+    assert j["status"] == "draft" and j["sequential_id"] is None, j
+    # Late usage during the grace period: a refresh counts it.
+    (a,) = invoices(col, "acme")
+    # $49 + the first tier's $1 flat fee, charged at zero units as Lago
+    # does; VAT 20%: fees 5000, total 6000.
+    assert (a["fees_amount_cents"], a["total_amount_cents"]) == (5000, 6000), a
+    ok(col, "POST", "/events", {"event": ev("late-1", "acme-1", "storage",
+                                            "2025-11-29T00:00:00Z", gb="10",
+                                            region="eu")})
+    a = ok(col, "POST", "/invoices/%s/refresh" % a["lago_id"])["invoice"]
+    # + 10 GB x $0.30 = 300: fees 5300, VAT 1060, total 6360
+    assert (a["fees_amount_cents"], a["total_amount_cents"]) == (5300, 6360), a
+    a = ok(col, "PUT", "/invoices/%s/finalize" % a["lago_id"])["invoice"]
+    assert a["status"] == "finalized" and a["number"] == "TLY-000001", a
+    # Finalized is immutable: later usage changes nothing.
+    ok(col, "POST", "/events", {"event": ev("late-2", "acme-1", "storage",
+                                            "2025-11-29T01:00:00Z", gb="10",
+                                            region="eu")})
+    a = ok(col, "POST", "/invoices/%s/refresh" % a["lago_id"])["invoice"]
+    assert a["total_amount_cents"] == 6360
+    assert ok(col, "GET", "/invoices?status=draft")["meta"]["total_count"] == 3
+
+
+@s.test
+def terminated_subscription_final_invoice(t):
+    col = Collector(t)
+    ok(col, "POST", "/customers", {"customer": {"external_id": "t", "currency": "USD"}})
+    ok(col, "POST", "/plans", {"plan": {"name": "T", "code": "t", "interval": "monthly",
+                                        "amount_cents": 3000, "amount_currency": "USD",
+                                        "pay_in_advance": False, "charges": []}})
+    today = datetime.datetime.now(datetime.timezone.utc)
+    first = today.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "t", "plan_code": "t", "external_id": "t-1",
+        "subscription_at": first.strftime("%Y-%m-%dT%H:%M:%SZ")}})
+    # Nothing is due before the month ends...
+    bill(col, today.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert ok(col, "GET", "/invoices")["meta"]["total_count"] == 0
+    # ...but terminating closes the period today.
+    ok(col, "DELETE", "/subscriptions/t-1")
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+    bill(col, later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    (inv,) = invoices(col, "t")
+    days = calendar.monthrange(today.year, today.month)[1]
+    # 3000 x days used / days in month, rounded half-up once.
+    used = today.day
+    expected = (3000 * used * 2 + days) // (2 * days)
+    assert inv["fees_amount_cents"] == expected, (inv["fees_amount_cents"], used, days)
+
+
+if __name__ == "__main__":
+    s.main()
