@@ -60,7 +60,9 @@ api POST /plans "{\"plan\":{\"name\":\"Startup\",\"code\":\"startup\",\"interval
 	{\"billable_metric_id\":\"$CALLS\",\"charge_model\":\"graduated\",\"properties\":{\"graduated_ranges\":[
 	  {\"from_value\":0,\"to_value\":1000,\"per_unit_amount\":\"0\",\"flat_amount\":\"0\"},
 	  {\"from_value\":1001,\"to_value\":null,\"per_unit_amount\":\"0.002\",\"flat_amount\":\"0\"}]}}]}}" >/dev/null
-api POST /subscriptions '{"subscription":{"external_customer_id":"acme","plan_code":"startup","external_id":"acme-main"}}' >/dev/null
+MONTH=$(date -u +%Y-%m-01T00:00:00Z)
+api POST /subscriptions "{\"subscription\":{\"external_customer_id\":\"acme\",
+	\"plan_code\":\"startup\",\"external_id\":\"acme-main\",\"subscription_at\":\"$MONTH\"}}" >/dev/null
 echo "   customer acme, metrics storage_gb and api_calls, plan startup, subscription acme-main"
 
 "$BIN/tally-agent" --id demo-agent --data-dir "$DIR/agent" --listen "127.0.0.1:$APORT" \
@@ -80,10 +82,10 @@ for b in range(4):
         n = b * 1000 + i
         if n % 2:
             events.append({"transaction_id": "call-%d" % n, "external_subscription_id": "acme-main",
-                           "code": "api_calls", "timestamp": now - n})
+                           "code": "api_calls", "timestamp": now - n % 600})
         else:
             events.append({"transaction_id": "gb-%d" % n, "external_subscription_id": "acme-main",
-                           "code": "storage_gb", "timestamp": now - n,
+                           "code": "storage_gb", "timestamp": now - n % 600,
                            "properties": {"gb": "0.%02d" % (n % 100), "region": "eu" if n % 4 else "us"}})
     req = urllib.request.Request("http://127.0.0.1:%s/api/v1/events/batch" % port,
                                  data=json.dumps({"events": events}).encode(),
@@ -112,8 +114,26 @@ rows = con.execute("SELECT code, filters, SUM(count), GROUP_CONCAT(sum, ' ') FRO
 print("   %-12s %-20s %8s %12s" % ("metric", "filters", "events", "sum"))
 for code, filters, count, sums in rows:
     total = sum((Decimal(s) for s in (sums or "").split()), Decimal(0))
-    print("   %-12s %-20s %8d %12s" % (code, filters, count, total if sums else "-"))
+    print("   %-12s %-20s %8d %12s" % (code, filters, count,
+                                        format(total.normalize(), "f") if sums else "-"))
 recs = con.execute("SELECT COUNT(*) FROM usage").fetchone()[0]
 batches, events = con.execute("SELECT batches, events_received FROM agents").fetchone()
 print("   %d events arrived in %d batches as %d pre-aggregated records" % (events, batches, recs))
 EOF
+
+echo "== billing the period (bill --at the start of next month)"
+NEXT=$(python3 -c 'import datetime as d; t=d.datetime.now(d.timezone.utc); print((t.replace(day=28)+d.timedelta(days=4)).replace(day=1).strftime("%Y-%m-%dT00:00:00Z"))')
+"$BIN/tally-collector" --db "sqlite:$DIR/collector.db" bill --at "$NEXT" 2>/dev/null
+api GET "/invoices?external_customer_id=acme" | python3 -c '
+import json, sys
+inv = json.load(sys.stdin)["invoices"][0]
+cur = inv["currency"]
+money = lambda c: "%d.%02d %s" % (c // 100, c % 100, cur)
+print("   invoice %s (%s), issued %s" % (inv["number"], inv["status"], inv["issuing_date"]))
+for f in inv["fees"]:
+    it = f["item"]
+    name = it["name"] + (" %s" % json.dumps(it["filters"]) if it.get("filters") else "")
+    print("   %-34s %10s units %14s" % (name, f["units"], money(f["amount_cents"])))
+print("   %-34s %10s       %14s" % ("total", "", money(inv["total_amount_cents"])))
+print("   printable: /api/v1/invoices/%s.html" % inv["lago_id"])
+'
