@@ -125,11 +125,14 @@ deps:
 	fi
 
 # pkg-config answers only once deps are in, so check re-enters make.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 check: deps
-	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) --no-print-directory -j$(NPROC) check-build
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory replay
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 check-build
 	@$(MAKE) --no-print-directory SANITIZE=1 unit replay
 	@echo "check: all passed"
 

@@ -164,6 +164,9 @@ void api_invoices_get(struct api_ctx *x);
 void api_invoices_finalize(struct api_ctx *x);
 void api_invoices_refresh(struct api_ctx *x);
 
+/* api_usage.c: /customers/:id/current_usage */
+void api_usage_current(struct api_ctx *x);
+
 /* api_events.c: /events, /events/batch, /events/:transaction_id */
 void api_events_create(struct api_ctx *x);
 void api_events_batch(struct api_ctx *x);

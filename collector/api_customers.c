@@ -5,13 +5,24 @@
  * The stored doc holds the customer's attributes under Lago's names;
  * customer_json writes them out in the order of Lago's serializer, with
  * the derived fields (applicable_timezone, taxes) filled in.
+ *
+ * An upsert works as Lago's Customers::UpsertFromApiService: every key
+ * the request has is assigned (a null clears), then the model's rules
+ * run over the result and all their errors are answered together, in
+ * the order app/models/customer.rb declares them.
  */
 #include <ctype.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "api.h"
+#include "country.h"
 #include "currency.h"
 #include "err.h"
 #include "util.h"
@@ -24,145 +35,429 @@ static const char *const addr_keys[] = {
 	"country", "address_line1", "address_line2", "state", "zipcode",
 	"email", "city", "url", "phone", "logo_url", "legal_name",
 	"legal_number", "currency", "tax_identification_number", "timezone"};
+/* Also Lago's address fields, billing and shipping alike. */
 static const char *const ship_keys[] = {
 	"address_line1", "address_line2", "city", "zipcode", "state",
 	"country"};
 
+static const char *const customer_types[] = {"company", "individual", NULL};
+static const char *const account_types[] = {"customer", "partner", NULL};
+static const char *const finalize_modes[] = {
+	"inherit", "skip", "finalize", NULL};
+
+/* Tally's caps; Lago only wants them >= 0 (value_is_out_of_range). */
+#define MAX_PAYMENT_TERM 36500
+#define MAX_GRACE_PERIOD 365
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+static int one_of(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(s, *set) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Keys whose blank value Lago stores as null: the address fields, billing
+ * and shipping ("normalizes ... .presence", app/models/customer.rb), and
+ * the customer_type enum (Rails casts a blank enum value to nil).
+ */
+static int blank_is_null(const char *key)
+{
+	for (size_t i = 0; i < N(ship_keys); i++)
+		if (strcmp(key, ship_keys[i]) == 0)
+			return 1;
+	return strcmp(key, "customer_type") == 0;
+}
+
+static int is_blank(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	return !*s;
+}
+
+/* ---- Lago's validators ------------------------------------------------ */
+
+/* tzdata files that are not zones, or zones no one lives in. */
+static int tz_reserved(const char *tz)
+{
+	static const char *const names[] = {
+		"posixrules", "localtime", "Factory", NULL};
+
+	return one_of(tz, names) || strncmp(tz, "posix/", 6) == 0 ||
+	       strncmp(tz, "right/", 6) == 0;
+}
+
+/* A zone name's shape: Area/Place_Name parts of [A-Za-z0-9_+-]. */
+static int tz_name_ok(const char *tz)
+{
+	size_t n = strlen(tz);
+
+	if (n == 0 || n > 64 || tz[0] == '/' || tz[n - 1] == '/' ||
+	    strstr(tz, "//"))
+		return 0;
+	for (; *tz; tz++)
+		if (!isalnum((unsigned char)*tz) && !strchr("/_+-", *tz))
+			return 0;
+	return 1;
+}
+
+/* Whether the zoneinfo file is a compiled zone (it starts with "TZif"). */
+static int tz_file_ok(const char *tz)
+{
+	char path[128], magic[4];
+	struct stat sb;
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	     read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+	     memcmp(magic, "TZif", sizeof(magic)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Lago's TimezoneValidator takes "UTC" and the IANA names; here a name is
+ * one of tzdata's compiled zones, not its tables (zone.tab, tzdata.zi...).
+ */
 static int valid_timezone(const char *tz)
 {
-	char path[300];
-	struct stat sb;
-
 	if (strcmp(tz, "UTC") == 0)
 		return 1;
-	if (!*tz || strstr(tz, "..") || tz[0] == '/')
+	return tz_name_ok(tz) && !tz_reserved(tz) && tz_file_ok(tz);
+}
+
+/* Regex::EMAIL of lago-api (app/support/regex.rb, RFC 5322) in POSIX ERE. */
+#define EM_ATEXT "[a-z0-9!#$%&'*+/=?^_`{|}~-]"
+#define EM_QPAIR "\\\\[\x01-\x09\x0b\x0c\x0e-\x7f]"
+#define EM_OCTET "(25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
+#define EM_LABEL "[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+static const char email_re[] =
+	"^(" EM_ATEXT "+(\\." EM_ATEXT "+)*"
+	"|\"([]-\x7f\x01-\x08\x0b\x0c\x0e-\x1f!#-[]|" EM_QPAIR ")*\")"
+	"@((" EM_LABEL "\\.)+" EM_LABEL
+	"|\\[(" EM_OCTET "\\.){3}(" EM_OCTET "|[a-z0-9-]*[a-z0-9]:"
+	"([\x01-\x08\x0b\x0c\x0e-\x1f!-\x7f]|" EM_QPAIR ")+)\\])$";
+
+static regex_t email_rx;
+static int email_rx_ok;
+static pthread_once_t email_rx_once = PTHREAD_ONCE_INIT;
+
+static void email_rx_init(void)
+{
+	email_rx_ok = regcomp(&email_rx, email_re,
+			      REG_EXTENDED | REG_ICASE | REG_NOSUB) == 0;
+}
+
+/*
+ * Lago's EmailValidator: the value split on commas, every part (stripped)
+ * an address; "a@x.example," has an empty last part and is refused.
+ * 1 valid, 0 not, -1 out of memory.
+ */
+static int valid_emails(const char *value)
+{
+	char *copy = strdup(value), *part, *next, *end;
+	int ok = 1;
+
+	if (!copy)
+		return -1;
+	pthread_once(&email_rx_once, email_rx_init);
+	for (part = copy; ok && part; part = next) {
+		next = strchr(part, ',');
+		if (next)
+			*next++ = '\0';
+		while (isspace((unsigned char)*part))
+			part++;
+		end = part + strlen(part);
+		while (end > part && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		ok = email_rx_ok && regexec(&email_rx, part, 0, NULL, 0) == 0;
+	}
+	free(copy);
+	return ok;
+}
+
+/* ---- Reading the request ---------------------------------------------- */
+
+/* doc[key] = v, v consumed; 0, or -1 when out of memory. */
+static int put_item(cJSON *doc, const char *key, cJSON *v)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+	if (v && cJSON_AddItemToObject(doc, key, v))
 		return 0;
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+	cJSON_Delete(v);
+	return -1;
 }
 
-static int valid_country(const char *c)
+/* doc[key] = s as Lago stores it: blank_is_null, countries upcased. */
+static int put_str(cJSON *doc, const char *key, const char *s)
 {
-	return strlen(c) == 2 && isalpha((unsigned char)c[0]) &&
-	       isalpha((unsigned char)c[1]);
+	cJSON *v;
+
+	if (s && blank_is_null(key) && is_blank(s))
+		s = NULL;
+	v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+	if (v && s && strcmp(key, "country") == 0)
+		for (char *p = v->valuestring; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+	return put_item(doc, key, v);
 }
 
-static int valid_email(const char *e)
-{
-	const char *at = strchr(e, '@');
-
-	return at && at > e && at[1] && !strchr(at + 1, '@') &&
-	       !strchr(e, ' ');
-}
-
-/* doc[key] = request[key] when the request has it (Lago assigns only those). */
-static void take_str(cJSON *doc, cJSON *in, const char *key,
-		     struct api_errs *e)
+/*
+ * doc[key] = request[key] when the request has it, null included: Lago
+ * assigns every key present.  0, or -1 when out of memory.
+ */
+static int take_str(cJSON *doc, cJSON *in, const char *key,
+		    struct api_errs *e)
 {
 	const char *v = NULL;
-	cJSON *item = cJSON_GetObjectItemCaseSensitive(in, key);
 
-	if (!item)
-		return;
+	if (!cJSON_GetObjectItemCaseSensitive(in, key))
+		return 0;
 	if (api_str(in, key, 0, 0, &v, e) < 0)
-		return;
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
-	api_put_str(doc, key, v);
+		return 0;
+	return put_str(doc, key, v);
 }
 
-static void check_attrs(cJSON *doc, struct api_errs *e)
+/* The same for an integer; its range is checked with the other rules. */
+static int take_int(cJSON *doc, cJSON *in, const char *key,
+		    struct api_errs *e)
 {
-	const cJSON *v;
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(in, key);
+	int64_t n;
 
-	v = cJSON_GetObjectItemCaseSensitive(doc, "currency");
-	if (cJSON_IsString(v) && currency_exponent(v->valuestring) < 0)
-		api_err(e, "currency", "value_is_invalid");
-	v = cJSON_GetObjectItemCaseSensitive(doc, "country");
-	if (cJSON_IsString(v) && !valid_country(v->valuestring))
-		api_err(e, "country", "not_a_valid_country_code");
-	v = cJSON_GetObjectItemCaseSensitive(doc, "email");
-	if (cJSON_IsString(v) && !valid_email(v->valuestring))
-		api_err(e, "email", "invalid_email_format");
-	v = cJSON_GetObjectItemCaseSensitive(doc, "timezone");
-	if (cJSON_IsString(v) && !valid_timezone(v->valuestring))
-		api_err(e, "timezone", "invalid_timezone");
-	v = cJSON_GetObjectItemCaseSensitive(doc, "customer_type");
-	if (cJSON_IsString(v) && strcmp(v->valuestring, "company") &&
-	    strcmp(v->valuestring, "individual"))
-		api_err(e, "customer_type", "value_is_invalid");
+	if (!it)
+		return 0;
+	if (cJSON_IsNull(it))
+		return put_item(doc, key, cJSON_CreateNull());
+	if (api_int(in, key, 0, INT64_MIN, INT64_MAX, &n, e) < 0)
+		return 0;
+	return put_item(doc, key, cJSON_CreateNumber((double)n));
 }
 
-/* Copy a nested object's listed string keys (billing_configuration...). */
-static void take_nested(cJSON *doc, cJSON *in, const char *key,
-			const char *const *keys, size_t n, struct api_errs *e)
+/* Lago changes these only for a non-null value. */
+static int take_bool(cJSON *doc, cJSON *in, const char *key,
+		     struct api_errs *e)
 {
-	cJSON *src = cJSON_GetObjectItemCaseSensitive(in, key);
-	cJSON *dst;
+	int b;
 
-	if (!src || cJSON_IsNull(src))
-		return;
-	if (!cJSON_IsObject(src)) {
+	if (api_bool(in, key, &b, e) <= 0)
+		return 0;
+	return put_item(doc, key, cJSON_CreateBool(b));
+}
+
+/*
+ * Lago assigns account_type only with revenue share, and never a null
+ * (the column is not null); the value is checked with the other rules.
+ */
+static int take_account_type(cJSON *doc, cJSON *in, struct api_errs *e)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(in, "account_type");
+
+	if (!it || cJSON_IsNull(it))
+		return 0;
+	return take_str(doc, in, "account_type", e);
+}
+
+/*
+ * The request's nested object key (billing_configuration...) and the
+ * doc's, made if missing.  NULL for both when the request has none (a
+ * null included: Lago changes nothing then); -1 when out of memory.
+ */
+static int nested_pair(cJSON *doc, cJSON *in, const char *key, cJSON **src,
+		       cJSON **dst, struct api_errs *e)
+{
+	*src = cJSON_GetObjectItemCaseSensitive(in, key);
+	*dst = NULL;
+	if (*src && !cJSON_IsNull(*src) && !cJSON_IsObject(*src))
 		api_err(e, key, "invalid_value");
-		return;
+	if (!cJSON_IsObject(*src)) {
+		*src = NULL;
+		return 0;
 	}
-	dst = cJSON_GetObjectItemCaseSensitive(doc, key);
-	if (!dst)
-		dst = cJSON_AddObjectToObject(doc, key);
-	for (size_t i = 0; dst && i < n; i++)
-		take_str(dst, src, keys[i], e);
+	*dst = cJSON_GetObjectItemCaseSensitive(doc, key);
+	if (!*dst)
+		*dst = cJSON_AddObjectToObject(doc, key);
+	return *dst ? 0 : -1;
 }
 
-static void take_attrs(cJSON *doc, cJSON *in, struct api_errs *e)
+static int take_nested(cJSON *doc, cJSON *in, struct api_errs *e)
 {
 	static const char *const billing[] = {
 		"payment_provider", "payment_provider_code", "document_locale"};
-	cJSON *bc = cJSON_GetObjectItemCaseSensitive(in,
-						     "billing_configuration");
-	int64_t n;
+	cJSON *src, *dst;
+	int rc = nested_pair(doc, in, "billing_configuration", &src, &dst, e);
 
-	for (size_t i = 0; i < N(head_keys); i++)
-		take_str(doc, in, head_keys[i], e);
-	for (size_t i = 0; i < N(addr_keys); i++)
-		take_str(doc, in, addr_keys[i], e);
-	take_str(doc, in, "external_salesforce_id", e);
-	take_str(doc, in, "finalize_zero_amount_invoice", e);
-	if (api_int(in, "net_payment_term", 0, 0, 36500, &n, e) > 0) {
-		cJSON_DeleteItemFromObjectCaseSensitive(doc, "net_payment_term");
-		cJSON_AddNumberToObject(doc, "net_payment_term", (double)n);
-	}
-	take_nested(doc, in, "billing_configuration", billing, N(billing), e);
-	if (cJSON_IsObject(bc) &&
-	    api_int(bc, "invoice_grace_period", 0, 0, 365, &n, e) > 0) {
-		cJSON *d = cJSON_GetObjectItemCaseSensitive(
-			doc, "billing_configuration");
-
-		cJSON_DeleteItemFromObjectCaseSensitive(d, "invoice_grace_period");
-		cJSON_AddNumberToObject(d, "invoice_grace_period", (double)n);
-	}
-	take_nested(doc, in, "shipping_address", ship_keys, N(ship_keys), e);
-	check_attrs(doc, e);
+	for (size_t i = 0; src && i < N(billing); i++)
+		rc |= take_str(dst, src, billing[i], e);
+	if (src)
+		rc |= take_int(dst, src, "invoice_grace_period", e);
+	rc |= nested_pair(doc, in, "shipping_address", &src, &dst, e);
+	for (size_t i = 0; src && i < N(ship_keys); i++)
+		rc |= take_str(dst, src, ship_keys[i], e);
+	return rc;
 }
 
-static void take_taxes(struct api_ctx *x, cJSON *doc, cJSON *in,
-		       struct api_errs *e)
+/* Assign what the request has; a wrong JSON type is "invalid_value". */
+static int take_attrs(cJSON *doc, cJSON *in, struct api_errs *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < N(head_keys); i++)
+		if (strcmp(head_keys[i], "external_id") &&
+		    strcmp(head_keys[i], "account_type"))
+			rc |= take_str(doc, in, head_keys[i], e);
+	rc |= take_account_type(doc, in, e);
+	for (size_t i = 0; i < N(addr_keys); i++)
+		rc |= take_str(doc, in, addr_keys[i], e);
+	rc |= take_str(doc, in, "external_salesforce_id", e);
+	rc |= take_str(doc, in, "finalize_zero_amount_invoice", e);
+	rc |= take_int(doc, in, "net_payment_term", e);
+	rc |= take_nested(doc, in, e);
+	rc |= take_bool(doc, in, "skip_invoice_custom_sections", e);
+	return rc;
+}
+
+/* ---- Lago's rules, in the order it reports them ----------------------- */
+
+static const char *doc_str(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* numericality greater_than_or_equal_to: 0 (and Tally's cap). */
+static void check_range(const cJSON *obj, const char *key, int64_t max,
+			struct api_errs *e)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (cJSON_IsNumber(v) && (v->valuedouble < 0 ||
+				  v->valuedouble > (double)max))
+		api_err(e, key, "value_is_out_of_range");
+}
+
+/*
+ * Finalize_zero_amount_invoice comes first in Lago's service, which then
+ * answers that error alone.  0 when it is wrong (and recorded).
+ */
+static int finalize_ok(cJSON *in, struct api_errs *e)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		in, "finalize_zero_amount_invoice");
+
+	if (!v || cJSON_IsNull(v) ||
+	    (cJSON_IsString(v) && one_of(v->valuestring, finalize_modes)))
+		return 1;
+	api_err(e, "finalize_zero_amount_invoice", "invalid_value");
+	return 0;
+}
+
+/*
+ * The model's validations of the doc, in app/models/customer.rb's order
+ * (the enums, then country ... email); ext_code is external_id's error.
+ * The email is checked only when the request changes it, as Lago does.
+ */
+static int check_attrs(const cJSON *doc, const char *ext_code,
+		       int email_changed, struct api_errs *e)
+{
+	const cJSON *ship = cJSON_GetObjectItemCaseSensitive(
+		doc, "shipping_address");
+	const char *v;
+	int ok;
+
+	if ((v = doc_str(doc, "customer_type")) && !one_of(v, customer_types))
+		api_err(e, "customer_type", "value_is_invalid");
+	if ((v = doc_str(doc, "account_type")) && !one_of(v, account_types))
+		api_err(e, "account_type", "value_is_invalid");
+	if ((v = doc_str(doc, "country")) && !country_valid(v))
+		api_err(e, "country", "not_a_valid_country_code");
+	if ((v = doc_str(ship, "country")) && !country_valid(v))
+		api_err(e, "shipping_country", "not_a_valid_country_code");
+	if ((v = doc_str(doc, "currency")) && currency_exponent(v) < 0)
+		api_err(e, "currency", "value_is_invalid");
+	if (ext_code)
+		api_err(e, "external_id", ext_code);
+	check_range(cJSON_GetObjectItemCaseSensitive(doc,
+						     "billing_configuration"),
+		    "invoice_grace_period", MAX_GRACE_PERIOD, e);
+	check_range(doc, "net_payment_term", MAX_PAYMENT_TERM, e);
+	if ((v = doc_str(doc, "timezone")) && !valid_timezone(v))
+		api_err(e, "timezone", "invalid_timezone");
+	v = doc_str(doc, "email");
+	if (!email_changed || !v || is_blank(v))
+		return TLY_OK;
+	ok = valid_emails(v);
+	if (ok == 0)
+		api_err(e, "email", "invalid_email_format");
+	return ok < 0 ? TLY_ENOMEM : TLY_OK;
+}
+
+/* Whether the request sets doc[key] to another string (or to null). */
+static int str_changes(const cJSON *doc, const cJSON *in, const char *key)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(in, key);
+	const char *o = doc_str(doc, key);
+
+	if (!n)
+		return 0;
+	if (!cJSON_IsString(n))
+		return cJSON_IsNull(n) && o;
+	return !o || strcmp(o, n->valuestring) != 0;
+}
+
+static int take_taxes(struct api_ctx *x, cJSON *doc, cJSON *in,
+		      struct api_errs *e)
 {
 	cJSON *codes = cJSON_GetObjectItemCaseSensitive(in, "tax_codes");
 	cJSON *taxes = NULL;
+	int rc;
 
 	if (!codes)
-		return;
+		return TLY_OK;
 	if (!cJSON_IsArray(codes)) {
 		api_err(e, "tax_codes", "invalid_value");
-		return;
+		return TLY_OK;
 	}
-	if (api_taxes_of(x, codes, &taxes, e) != TLY_OK)
-		return;
+	rc = api_taxes_of(x, codes, &taxes, e);
+	if (rc != TLY_OK)	/* an unknown code is recorded in e */
+		return rc == TLY_ENOTFOUND ? TLY_OK : rc;
 	cJSON_Delete(taxes);
-	cJSON_DeleteItemFromObjectCaseSensitive(doc, "tax_codes");
-	cJSON_AddItemToObject(doc, "tax_codes", cJSON_Duplicate(codes, 1));
+	return put_item(doc, "tax_codes", cJSON_Duplicate(codes, 1)) ?
+		       TLY_ENOMEM : TLY_OK;
 }
+
+/*
+ * Lago's upsert of doc from request object in: the request's keys are
+ * assigned, then every rule runs, so that all the errors come together
+ * in e.  ext_code: external_id's error, NULL when it is good.
+ */
+static int customer_build(struct api_ctx *x, cJSON *doc, cJSON *in,
+			  const char *ext_code, struct api_errs *e)
+{
+	int email_changed = str_changes(doc, in, "email");
+	int rc;
+
+	if (!finalize_ok(in, e))
+		return TLY_OK;
+	if (take_attrs(doc, in, e) != 0)
+		return TLY_ENOMEM;
+	rc = check_attrs(doc, ext_code, email_changed, e);
+	if (rc == TLY_OK)
+		rc = take_taxes(x, doc, in, e);
+	return rc;
+}
+
+/* ---- Lago's customer object ------------------------------------------- */
 
 static void put_copy(cJSON *out, const cJSON *doc, const char *key)
 {
@@ -183,10 +478,14 @@ static cJSON *nested_json(const cJSON *doc, const char *key,
 	return o;
 }
 
-/* Lago's customer object from the stored row. */
+/*
+ * Lago's customer object from the stored row; single: a render of one
+ * customer (create, show, destroy), which Lago ends with
+ * applicable_invoice_custom_sections, unlike the list's items.
+ */
 static cJSON *customer_json(struct api_ctx *x, const char *lago_id,
 			    int64_t seq, const cJSON *doc, int64_t created,
-			    int64_t updated)
+			    int64_t updated, int single)
 {
 	static const char *const billing[] = {
 		"invoice_grace_period", "payment_provider",
@@ -194,6 +493,8 @@ static cJSON *customer_json(struct api_ctx *x, const char *lago_id,
 	const cJSON *tz = cJSON_GetObjectItemCaseSensitive(doc, "timezone");
 	const cJSON *fz = cJSON_GetObjectItemCaseSensitive(
 		doc, "finalize_zero_amount_invoice");
+	const cJSON *skip = cJSON_GetObjectItemCaseSensitive(
+		doc, "skip_invoice_custom_sections");
 	cJSON *o = cJSON_CreateObject(), *taxes = NULL;
 	struct api_errs e = {0};
 	char slug[48];
@@ -225,12 +526,16 @@ static cJSON *customer_json(struct api_ctx *x, const char *lago_id,
 	cJSON_AddItemToObject(o, "shipping_address",
 			      nested_json(doc, "shipping_address", ship_keys,
 					  N(ship_keys)));
+	cJSON_AddBoolToObject(o, "skip_invoice_custom_sections",
+			      cJSON_IsTrue(skip));
 	cJSON_AddArrayToObject(o, "metadata");
 	api_taxes_of(x, cJSON_GetObjectItemCaseSensitive(doc, "tax_codes"),
 		     &taxes, &e);
 	api_errs_free(&e);
 	cJSON_AddItemToObject(o, "taxes", taxes ? taxes : cJSON_CreateArray());
 	cJSON_AddArrayToObject(o, "integration_customers");
+	if (single)
+		cJSON_AddArrayToObject(o, "applicable_invoice_custom_sections");
 	return o;
 }
 
@@ -261,7 +566,7 @@ static int customer_load(struct api_ctx *x, const char *ext, cJSON **out,
 		*out = doc ? customer_json(x, store_col_text(st, 0),
 					   store_col_i64(st, 1), doc,
 					   store_col_i64(st, 3),
-					   store_col_i64(st, 4)) : NULL;
+					   store_col_i64(st, 4), 1) : NULL;
 		cJSON_Delete(doc);
 		rc = *out ? TLY_OK : TLY_ENOMEM;
 	} else {
@@ -339,19 +644,53 @@ int api_customer_upsert(struct api_ctx *x, cJSON *in, const char *ext,
 	if (rc != TLY_OK)
 		return rc;
 	is_new = lago_id[0] == '\0';
-	take_attrs(doc, in, e);
-	take_taxes(x, doc, in, e);
-	if (e->details) {
+	rc = customer_build(x, doc, in, NULL, e);
+	if (rc == TLY_OK && e->details)
 		rc = TLY_EINVAL;
-		goto out;
-	}
-	if (is_new)
+	if (rc == TLY_OK)
+		rc = put_item(doc, "external_id", cJSON_CreateString(ext)) ?
+			     TLY_ENOMEM : TLY_OK;
+	if (rc == TLY_OK && is_new)
 		rc = util_uuid(lago_id);
 	if (rc == TLY_OK)
 		rc = customer_save(x, lago_id, is_new, ext, doc);
-out:
 	cJSON_Delete(doc);
 	return rc;
+}
+
+/*
+ * external_id's error code, NULL when *ext is set to a usable one.  Lago
+ * wants it present (not blank); its length is Tally's cap.
+ */
+static const char *ext_problem(cJSON *in, const char **ext)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(in, "external_id");
+
+	if (!it || cJSON_IsNull(it))
+		return "value_is_mandatory";
+	if (!cJSON_IsString(it))
+		return "invalid_value";
+	if (is_blank(it->valuestring))
+		return "value_is_mandatory";
+	if (strlen(it->valuestring) > 255)
+		return "value_is_too_long";
+	*ext = it->valuestring;
+	return NULL;
+}
+
+/*
+ * A create without a usable external_id writes nothing, but Lago still
+ * reports every other field's errors with it.
+ */
+static void create_refused(struct api_ctx *x, cJSON *in, const char *code,
+			   struct api_errs *e)
+{
+	cJSON *doc = cJSON_CreateObject();
+	int rc = doc ? customer_build(x, doc, in, code, e) : TLY_ENOMEM;
+
+	cJSON_Delete(doc);
+	if (rc != TLY_OK || !api_errs_send(x, e))
+		api_store_failed(x);
 }
 
 void api_customers_create(struct api_ctx *x)
@@ -359,14 +698,16 @@ void api_customers_create(struct api_ctx *x)
 	cJSON *root, *in = api_body(x, "customer", &root), *out = NULL;
 	struct api_errs e = {0};
 	char lago_id[UTIL_UUID_LEN];
-	const char *ext = NULL;
+	const char *ext = NULL, *code;
 	int rc;
 
 	if (!in)
 		return;
-	api_str(in, "external_id", 1, 255, &ext, &e);
-	if (api_errs_send(x, &e))
+	code = ext_problem(in, &ext);
+	if (code) {
+		create_refused(x, in, code, &e);
 		goto out;
+	}
 	rc = store_begin(x->c);
 	if (rc == TLY_OK)
 		rc = api_customer_upsert(x, in, ext, lago_id, &e);
@@ -374,7 +715,7 @@ void api_customers_create(struct api_ctx *x)
 		rc = store_commit(x->c);
 	if (rc != TLY_OK) {
 		store_rollback(x->c);
-		if (!api_errs_send(x, &e))
+		if (rc != TLY_EINVAL || !api_errs_send(x, &e))
 			api_store_failed(x);
 		goto out;
 	}
@@ -440,7 +781,7 @@ void api_customers_list(struct api_ctx *x)
 		cJSON *c = doc ? customer_json(x, store_col_text(st, 0),
 					       store_col_i64(st, 1), doc,
 					       store_col_i64(st, 3),
-					       store_col_i64(st, 4)) : NULL;
+					       store_col_i64(st, 4), 0) : NULL;
 
 		cJSON_Delete(doc);
 		if (!c || !cJSON_AddItemToArray(list, c)) {

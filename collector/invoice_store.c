@@ -112,8 +112,7 @@ static int load_subs(struct store_conn *c, struct bsub **out, size_t *n)
  * The customer's taxes (its tax_codes) or, when it has none, the taxes
  * applied to the organization — Lago's precedence at invoice level.
  */
-static int applicable_taxes(struct store_conn *c, const cJSON *customer,
-			    cJSON **out)
+int inv_taxes(struct store_conn *c, const cJSON *customer, cJSON **out)
 {
 	static const char *const by_code =
 		"SELECT doc FROM taxes WHERE code = ?";
@@ -293,7 +292,8 @@ static int window(const struct bsub *s, int iv, int64_t t, struct period *pp,
 	int rc = period_containing((enum period_interval)iv, s->anniversary,
 				   s->started_ms, t, pp);
 
-	*from = max64(pp->from_ms, s->started_ms);
+	/* Lago's periods start at the beginning of the start day. */
+	*from = max64(pp->from_ms, s->started_ms - s->started_ms % DAY_MS);
 	*to = min64(pp->to_ms, s->end_ms);
 	return rc;
 }
@@ -306,7 +306,7 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 		s->plan, "pay_in_advance"));
 	cJSON *taxes = NULL;
 	int64_t t = s->started_ms, prev_from = -1, prev_to = -1;
-	int rc = iv < 0 ? TLY_EINVAL : applicable_taxes(c, s->customer, &taxes);
+	int rc = iv < 0 ? TLY_EINVAL : inv_taxes(c, s->customer, &taxes);
 
 	for (int n = 0; rc == TLY_OK && n < MAX_PERIODS && t < s->end_ms; n++) {
 		struct period pp;
@@ -373,7 +373,7 @@ static int rebuild(struct store_conn *c, struct store_stmt *q,
 	cJSON *taxes = NULL, *inv = NULL;
 	struct store_stmt *st = NULL;
 	char *text = NULL;
-	int rc = plan && cust ? applicable_taxes(c, cust, &taxes) : TLY_ENOMEM;
+	int rc = plan && cust ? inv_taxes(c, cust, &taxes) : TLY_ENOMEM;
 
 	in = (struct inv_input){plan, cust, taxes, store_col_text(q, 8),
 				store_col_text(q, 9),

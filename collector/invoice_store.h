@@ -12,6 +12,7 @@
 #ifndef TALLY_INVOICE_STORE_H
 #define TALLY_INVOICE_STORE_H
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -27,6 +28,13 @@ int inv_bill(struct store_conn *c, const struct inv_bill_opts *o,
 
 /* Recompute a draft invoice's fees from the usage held now. */
 int inv_refresh(struct store_conn *c, const char *lago_id, int64_t now_ms);
+
+/*
+ * The Lago tax objects that apply to a customer's invoices: its own
+ * (tax_codes) or, when it has none, those applied to the organization.
+ * *out is a new array the caller deletes.
+ */
+int inv_taxes(struct store_conn *c, const cJSON *customer, cJSON **out);
 
 /* Finalize a draft now (PUT /invoices/:id/finalize).  TLY_ENOTFOUND. */
 int inv_finalize(struct store_conn *c, const char *lago_id, int64_t now_ms);

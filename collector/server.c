@@ -46,6 +46,7 @@ API(api_invoices_list);
 API(api_invoices_get);
 API(api_invoices_finalize);
 API(api_invoices_refresh);
+API(api_usage_current);
 
 #define R(m, p, name) {m, p, api_entry, &name##_r}
 
@@ -115,6 +116,7 @@ static const struct httpd_route routes[] = {
 	R("GET", "/api/v1/customers", api_customers_list),
 	R("GET", "/api/v1/customers/:id", api_customers_get),
 	R("DELETE", "/api/v1/customers/:id", api_customers_delete),
+	R("GET", "/api/v1/customers/:id/current_usage", api_usage_current),
 	R("POST", "/api/v1/billable_metrics", api_metrics_create),
 	R("GET", "/api/v1/billable_metrics", api_metrics_list),
 	R("GET", "/api/v1/billable_metrics/:code", api_metrics_get),

@@ -8,7 +8,9 @@ import shutil
 import sqlite3
 import subprocess
 
-from harness import Collector, Suite
+import datetime
+
+from harness import COLLECTOR, Collector, Suite, run
 
 s = Suite("lago_js")
 JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
@@ -62,6 +64,36 @@ def client_drives_the_collector(t):
     con.close()
     assert rows == [("js-tx-1", '{"gb":"0.1"}'), ("js-tx-2", '{"gb":"0.2"}'),
                     ("js-tx-3", '{"gb":"0.2"}'), ("js-tx-4", '{"gb":"0.2"}')], rows
+
+
+@s.test
+def client_reads_usage_and_invoices(t):
+    npm_ready()
+    col = Collector(t)
+    client(col, "setup")
+    # 0.1 + 3 x 0.2 = 0.7 GB, all in the first tier (0-10 at $0.50, flat
+    # $1): 0.7 x 0.50 + 1 = $1.35.
+    out = client(col, "usage")
+    usage = out["usage"]
+    assert usage["currency"] == "USD" and usage["amount_cents"] == 135, usage
+    (charge,) = usage["charges_usage"]
+    assert charge["units"] == "0.7" and charge["events_count"] == 4, charge
+    assert charge["charge"]["charge_model"] == "graduated", charge
+    assert charge["billable_metric"]["code"] == "js_storage"
+    assert charge["billable_metric"]["aggregation_type"] == "sum_agg"
+    assert out["invoices"] == [] and out["meta"]["total_count"] == 0
+    # Bill the month: the client lists and reads the invoice.
+    nxt = (datetime.datetime.now(datetime.timezone.utc).replace(day=28) +
+           datetime.timedelta(days=4)).replace(day=1)
+    code, _, err = run([COLLECTOR, "--db", "sqlite:" + col.db, "bill", "--at",
+                        nxt.strftime("%Y-%m-%dT00:00:00Z")], env=col.env)
+    assert code == 0, err
+    out = client(col, "usage")
+    (inv,) = out["invoices"]
+    assert inv["status"] == "finalized" and inv["number"] == "TLY-000001", inv
+    assert out["invoice"]["lago_id"] == inv["lago_id"]
+    charge_fee = [f for f in inv["fees"] if f["item"]["type"] == "charge"][0]
+    assert charge_fee["amount_cents"] == 135 and charge_fee["units"] == "0.7", charge_fee
 
 
 @s.test

@@ -83,7 +83,19 @@ async function badKey() {
   }
 }
 
-const scenarios = { setup, badKey };
+async function usage() {
+  const u = await client.customers.findCustomerCurrentUsage("js-cust", {
+    external_subscription_id: "js-sub",
+  });
+  const list = await client.invoices.findAllInvoices({ external_customer_id: "js-cust" });
+  const one = list.data.invoices.length
+    ? (await client.invoices.findInvoice(list.data.invoices[0].lago_id)).data.invoice
+    : null;
+  return { usage: u.data.customer_usage, invoices: list.data.invoices, meta: list.data.meta,
+           invoice: one };
+}
+
+const scenarios = { setup, badKey, usage };
 try {
   const result = await scenarios[scenario]();
   console.log(JSON.stringify(result));
