@@ -193,7 +193,7 @@ static int from_usage(struct store_conn *c, const struct agg_query *q,
 		      int64_t from_ms, struct acc *a)
 {
 	struct store_stmt *st = NULL;
-	int rc = store_prepare(c, sql_usage, &st), step;
+	int rc = store_prepare(c, sql_usage, &st), step = STORE_DONE;
 
 	if (rc != TLY_OK)
 		return rc;
@@ -222,7 +222,7 @@ static int from_distinct(struct store_conn *c, const struct agg_query *q,
 			 int64_t from_ms, struct acc *a)
 {
 	struct store_stmt *st = NULL;
-	int rc = store_prepare(c, sql_distinct, &st), step;
+	int rc = store_prepare(c, sql_distinct, &st), step = STORE_DONE;
 
 	if (rc != TLY_OK)
 		return rc;
@@ -269,7 +269,7 @@ static int from_events(struct store_conn *c, const struct agg_query *q,
 		       int64_t from_ms, struct acc *a)
 {
 	struct store_stmt *st = NULL;
-	int rc = store_prepare(c, sql_events, &st), step;
+	int rc = store_prepare(c, sql_events, &st), step = STORE_DONE;
 
 	if (rc != TLY_OK)
 		return rc;

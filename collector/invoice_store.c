@@ -65,7 +65,7 @@ static int load_subs(struct store_conn *c, struct bsub **out, size_t *n)
 	struct store_stmt *st = NULL;
 	struct bsub *v = NULL;
 	size_t cap = 0, k = 0;
-	int rc = store_prepare(c, sql, &st), step;
+	int rc = store_prepare(c, sql, &st), step = STORE_DONE;
 
 	while (rc == TLY_OK && (step = store_step(st)) == STORE_ROW) {
 		struct bsub *s;
@@ -408,7 +408,7 @@ static int rebuild(struct store_conn *c, struct store_stmt *q,
 int inv_refresh(struct store_conn *c, const char *lago_id, int64_t now_ms)
 {
 	struct store_stmt *q = NULL;
-	int rc = store_prepare(c, sql_draft, &q), step;
+	int rc = store_prepare(c, sql_draft, &q), step = STORE_DONE;
 
 	if (rc != TLY_OK)
 		return rc;

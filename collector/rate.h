@@ -6,8 +6,9 @@
  * rounding to the currency happens once, when the fee is made
  * (dec_to_minor).  The properties are the charge's Lago JSON, already
  * validated by collector/charge_check.c (amounts are decimal strings).
- * Formulas follow lago-api app/services/charge_models/<model>_service.rb; each function
- * says which rule it follows where Lago's behaviour is a choice.
+ * Formulas follow lago-api app/services/charge_models/<model>_service.rb;
+ * each function says which rule it follows where Lago's behaviour is a
+ * choice.
  */
 #ifndef TALLY_RATE_H
 #define TALLY_RATE_H
@@ -31,8 +32,10 @@ struct rate_in {
 
 struct rate_out {
 	dec_t amount;		/* major units, unrounded */
-	dec_t unit_amount;	/* amount / units (0 when units is 0), 15 places */
+	dec_t unit_amount;	/* amount / units (0 when units is 0),
+				 * 15 places; see below for package */
 };
+
 /*
  * unit_amount is Lago's precise_unit_amount, the model's unit_amount
  * rounded half-up to 15 places: for package it is amount / paid units
