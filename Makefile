@@ -133,8 +133,8 @@ check: deps
 	@$(MAKE) --no-print-directory replay
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory -j$(NPROC) SANITIZE=1 check-build
-	@$(MAKE) --no-print-directory SANITIZE=1 unit replay
-	@echo "check: all passed"
+	@$(MAKE) --no-print-directory SANITIZE=1 replay
+	@$(MAKE) --no-print-directory SANITIZE=1 unit
 
 check-build: all $(UNIT_BIN) $(REPLAY_BIN)
 
