@@ -137,6 +137,7 @@ struct fee_in {
 	const dec_t *unit_amount;
 	int64_t events;
 	int64_t from_ms, to_ms;
+	int64_t cents;			/* out: the fee's amount_cents */
 };
 
 /* Round to cents once, add the taxes' bases, append Lago's fee object. */
@@ -160,6 +161,7 @@ static int add_fee(struct build *b, struct fee_in *fi)
 	}
 	taxes = fee_taxes(b, cents, &sum_rates);
 	b->fees_cents += cents;
+	fi->cents = cents;
 	cJSON_AddStringToObject(f, "lago_id", id);
 	if (fi->charge_id)
 		cJSON_AddStringToObject(f, "lago_charge_id", fi->charge_id);
@@ -212,8 +214,10 @@ static cJSON *item(const char *type, const char *code, const char *name,
 			      cJSON_Duplicate(filters, 1) : cJSON_CreateNull());
 	cJSON_AddStringToObject(it, "lago_item_id", lago_item_id ?
 				lago_item_id : "");
-	cJSON_AddStringToObject(it, "item_type", !strcmp(type, "subscription")
-				? "Subscription" : "BillableMetric");
+	cJSON_AddStringToObject(it, "item_type",
+				!strcmp(type, "subscription") ? "Subscription" :
+				!strcmp(type, "commitment") ? "Commitment" :
+				"BillableMetric");
 	return it;
 }
 
@@ -244,12 +248,48 @@ static int subscription_fee(struct build *b)
 		fi = (struct fee_in){
 			item("subscription", str(plan, "code"), str(plan, "name"),
 			     b->in->sub_lago_id, NULL), NULL,
-			&amount, &one, &amount, 0, p->from_ms, p->to_ms};
+			&amount, &one, &amount, 0, p->from_ms, p->to_ms, 0};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
 	}
 	dec_clear(&amount);
 	dec_clear(&ratio);
 	dec_clear(&den);
+	dec_clear(&one);
+	return rc;
+}
+
+/*
+ * A true-up: what a minimum (prorated by days) exceeds what was billed,
+ * in cents, as its own fee.  Nothing when the minimum was met.
+ */
+static int true_up(struct build *b, cJSON *it, int64_t min_cents,
+		   int days_used, int days_total, int64_t billed_cents,
+		   int64_t from_ms, int64_t to_ms)
+{
+	dec_t want, t, one;
+	int64_t want_cents = 0;
+	struct fee_in fi;
+	int rc = TLY_OK;
+
+	if (!it)
+		return TLY_ENOMEM;
+	dec_init(&want);
+	dec_init(&t);
+	dec_init(&one);
+	dec_set_i64(&want, min_cents * days_used);
+	dec_set_i64(&t, days_total > 0 ? days_total : 1);
+	if (dec_div(&want, &want, &t, 0, DEC_HALF_UP) == TLY_OK)
+		dec_to_i64(&want, &want_cents);
+	if (want_cents > billed_cents) {
+		dec_from_minor(&t, want_cents - billed_cents, b->exp);
+		dec_set_i64(&one, 1);
+		fi = (struct fee_in){it, NULL, &t, &one, &t, 0, from_ms, to_ms, 0};
+		it = NULL;
+		rc = add_fee(b, &fi);
+	}
+	cJSON_Delete(it);	/* NULL when the fee took it */
+	dec_clear(&want);
+	dec_clear(&t);
 	dec_clear(&one);
 	return rc;
 }
@@ -276,7 +316,7 @@ static cJSON *metric_doc(struct build *b, const char *code)
 static int charge_slice(struct build *b, const cJSON *charge,
 			const cJSON *metric, const cJSON *props,
 			const cJSON *match, const cJSON *exclude,
-			const cJSON *item_filters)
+			const cJSON *item_filters, int64_t *billed)
 {
 	const struct inv_period *p = &b->in->p;
 	struct agg_query q = {
@@ -310,8 +350,9 @@ static int charge_slice(struct build *b, const cJSON *charge,
 			     str(charge, "lago_billable_metric_id"),
 			     item_filters), str(charge, "lago_id"),
 			&ro.amount, &r.units, &ro.unit_amount, r.events_count,
-			p->charges_from_ms, p->charges_to_ms};
+			p->charges_from_ms, p->charges_to_ms, 0};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
+		*billed += fi.cents;
 	}
 	rate_out_clear(&ro);
 	agg_result_clear(&r);
@@ -327,6 +368,10 @@ static int charge_fees(struct build *b, const cJSON *charge)
 							      "properties");
 	const char *code = str(charge, "billable_metric_code");
 	cJSON *metric = code ? metric_doc(b, code) : NULL, *exclude, *f;
+	const cJSON *min = cJSON_GetObjectItemCaseSensitive(charge,
+							    "min_amount_cents");
+	const struct inv_period *p = &b->in->p;
+	int64_t billed = 0;
 	int rc = TLY_OK;
 
 	if (!metric) {
@@ -350,13 +395,22 @@ static int charge_fees(struct build *b, const cJSON *charge)
 			rc = charge_slice(b, charge, metric,
 					  cJSON_GetObjectItemCaseSensitive(
 						f, "properties"),
-					  values, NULL, values);
+					  values, NULL, values, &billed);
 		if (exclude)
 			cJSON_AddItemToArray(exclude, cJSON_Duplicate(values, 1));
 	}
 	if (rc == TLY_OK)
 		rc = exclude ? charge_slice(b, charge, metric, props, NULL,
-					    exclude, NULL) : TLY_ENOMEM;
+					    exclude, NULL, &billed) : TLY_ENOMEM;
+	/* Lago's spending minimum, prorated by the days billed. */
+	if (rc == TLY_OK && cJSON_IsNumber(min) && min->valuedouble > 0)
+		rc = true_up(b, item("charge", code, "True-up",
+				     str(charge, "lago_billable_metric_id"), NULL),
+			     (int64_t)min->valuedouble,
+			     period_days_between(p->charges_from_ms,
+						 p->charges_to_ms),
+			     p->days, billed, p->charges_from_ms,
+			     p->charges_to_ms);
 	cJSON_Delete(exclude);
 	cJSON_Delete(metric);
 	return rc;
@@ -378,6 +432,29 @@ static int all_charges(struct build *b)
 			break;
 	}
 	return rc;
+}
+
+/*
+ * The plan's minimum commitment, in arrears: what the period's fees
+ * (subscription and charges) fall short of it, prorated by the days the
+ * subscription ran (Lago's Commitments::Minimum::InArrears).  Plans in
+ * advance settle it on the next invoice in Lago; Tally does not yet.
+ */
+static int commitment(struct build *b)
+{
+	const cJSON *mc = cJSON_GetObjectItemCaseSensitive(b->in->plan,
+							   "minimum_commitment");
+	const struct inv_period *p = &b->in->p;
+	int64_t amount = num(mc, "amount_cents", 0);
+	const char *name = str(mc, "invoice_display_name");
+
+	if (amount <= 0 || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+				b->in->plan, "pay_in_advance")))
+		return TLY_OK;
+	return true_up(b, item("commitment", "minimum_commitment",
+			       name ? name : "Minimum commitment", NULL, NULL),
+		       amount, period_days_between(p->from_ms, p->to_ms),
+		       p->days, b->fees_cents, p->from_ms, p->to_ms);
 }
 
 /* ---- Totals ---------------------------------------------------------------- */
@@ -452,6 +529,8 @@ int inv_build(struct store_conn *c, const struct inv_input *in, cJSON **out)
 		rc = subscription_fee(&b);
 	if (rc == TLY_OK && in->p.bill_charges)
 		rc = all_charges(&b);
+	if (rc == TLY_OK && in->p.bill_subscription && in->p.bill_charges)
+		rc = commitment(&b);
 	if (rc == TLY_OK)
 		rc = totals(&b, inv);
 	if (rc == TLY_OK && cJSON_AddItemToObject(inv, "fees", b.fees)) {

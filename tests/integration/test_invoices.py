@@ -242,5 +242,35 @@ def terminated_subscription_final_invoice(t):
     assert inv["fees_amount_cents"] == expected, (inv["fees_amount_cents"], used, days)
 
 
+@s.test
+def spending_minimum_and_commitment(t):
+    col = Collector(t)
+    ok(col, "POST", "/customers", {"customer": {"external_id": "m", "currency": "USD"}})
+    calls = metric(col, "calls", "count_agg")
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "Floor", "code": "floor", "interval": "monthly", "amount_cents": 1000,
+        "amount_currency": "USD", "pay_in_advance": False,
+        "minimum_commitment": {"amount_cents": 5000},
+        "charges": [{"billable_metric_id": calls["lago_id"], "charge_model": "standard",
+                     "min_amount_cents": 2000, "properties": {"amount": "1"}}]}})
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "m", "plan_code": "floor", "external_id": "m-1",
+        "subscription_at": "2025-11-16T00:00:00Z"}})
+    ok(col, "POST", "/events/batch", {"events": [
+        ev("m-%d" % i, "m-1", "calls", "2025-11-20T00:00:00Z") for i in range(5)]})
+    bill(col, "2025-12-01T00:00:00Z")
+    (inv,) = invoices(col, "m")
+    by_type = {}
+    for f in inv["fees"]:
+        by_type.setdefault((f["item"]["type"], f["item"]["name"]), []).append(f["amount_cents"])
+    # 15 of 30 days: subscription 1000 x 1/2 = 500; calls 5 x $1 = 500;
+    # the $20 spending minimum prorated to 1000 adds a 500 true-up; the
+    # $50 commitment prorated to 2500 exceeds 1500 of fees by 1000.
+    assert by_type == {("subscription", "Floor"): [500], ("charge", "Calls"): [500],
+                       ("charge", "True-up"): [500],
+                       ("commitment", "Minimum commitment"): [1000]}, by_type
+    assert (inv["fees_amount_cents"], inv["total_amount_cents"]) == (2500, 2500), inv
+
+
 if __name__ == "__main__":
     s.main()
