@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "period.h"
 #include "err.h"
 #include "event.h"
 #include "util.h"
@@ -28,176 +29,12 @@
 #define CUSTOMER_ID_MAX 255	/* as the customers API takes it */
 #define CURRENCY_LEN 8		/* an ISO 4217 code and its NUL, with room */
 
-/* ---- Calendar arithmetic (UTC, integers only) ------------------------ */
-
+/* Floor division: days of negative times round down too. */
 static int64_t floor_div(int64_t a, int64_t b)
 {
 	return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-static int64_t floor_mod(int64_t a, int64_t b)
-{
-	return a - floor_div(a, b) * b;
-}
-
-/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = floor_div(y, 400);
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* The inverse: the date of day z (civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = floor_div(z, 146097);
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
-static int days_in_month(int64_t y, int m)
-{
-	static const int days[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-	};
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return days[m - 1] + (m == 2 && leap);
-}
-
-/*
- * Day d of month index ym (year * 12 + month - 1), d clamped to the
- * month's length as Lago's build_date does (the 31st of April is the
- * 30th).
- */
-static int64_t month_day(int64_t ym, int d)
-{
-	int64_t y = floor_div(ym, 12);
-	int m = (int)(ym - y * 12) + 1;
-	int n = days_in_month(y, m);
-
-	return days_from_civil(y, m, d < n ? d : n);
-}
-
-/* A billing period in days since the epoch, both ends included. */
-struct period {
-	int64_t from, to;
-};
-
-/*
- * Calendar billing: the week (Monday to Sunday) or the run of `months`
- * months (1, 3, 6, 12, aligned on January) that holds day `today`.
- */
-static void calendar_period(int months, int64_t today, struct period *p)
-{
-	int64_t y, first;
-	int m, d;
-
-	if (months == 0) {
-		/* 1970-01-01 was a Thursday, day 3 of a Monday week. */
-		p->from = today - floor_mod(today + 3, 7);
-		p->to = p->from + 6;
-		return;
-	}
-	civil_from_days(today, &y, &m, &d);
-	first = y * 12 + (m - 1) - (m - 1) % months;
-	p->from = month_day(first, 1);
-	p->to = month_day(first + months - 1, 31);
-}
-
-/* The day of the month of day z; *last says whether it ends the month. */
-static int month_day_of(int64_t z, int *last)
-{
-	int64_t y;
-	int m, d;
-
-	civil_from_days(z, &y, &m, &d);
-	*last = d == days_in_month(y, m);
-	return d;
-}
-
-/*
- * Anniversary billing: periods start on the day of `start` (the weekday
- * for weekly plans), every `months` months, as Lago's newest
- * monthly_service.rb (previous_anniversary_day, compute_to_date) and
- * quarterly, half-yearly and yearly plans over their months: a period
- * starts on day D of the month, or on the month's last day when the
- * month is shorter than D, and ends the day before the next anniversary,
- * a day earlier still when that anniversary falls on a short month's
- * last day ("the period will end on the previous end of day").  Started
- * Jan 31: Jan 31 - Feb 27 (2022), Feb 28 - Mar 30, Mar 31 - Apr 29.
- */
-static void anniversary_period(int months, int64_t start, int64_t today,
-			       struct period *p)
-{
-	int64_t sy, y, sym, ym, k;
-	int sm, sd, m, d, last;
-
-	if (months == 0) {
-		p->from = today - floor_mod(today - start, 7);
-		p->to = p->from + 6;
-		return;
-	}
-	civil_from_days(start, &sy, &sm, &sd);
-	civil_from_days(today, &y, &m, &d);
-	sym = sy * 12 + sm - 1;
-	ym = y * 12 + m - 1;
-	k = sym + floor_div(ym - sym, months) * months;
-	/* Before the anniversary day, unless the month ends short of it. */
-	if (k == ym && d < sd && d < days_in_month(y, m))
-		k -= months;
-	p->from = month_day(k, sd);
-	if (sd == 1) {
-		p->to = month_day(k + months - 1, 31);
-		return;
-	}
-	p->to = month_day(k + months, sd - 1);
-	d = month_day_of(p->to, &last);
-	if (last && sd > d)
-		p->to--;
-}
-
-/* Months in a plan interval; 0 for weekly, -1 for one we do not know. */
-static int interval_months(const cJSON *plan)
-{
-	static const struct {
-		const char *name;
-		int months;
-	} iv[] = {{"weekly", 0}, {"monthly", 1}, {"quarterly", 3},
-		  {"semiannual", 6}, {"yearly", 12}};
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(plan, "interval");
-	const cJSON *bcm = cJSON_GetObjectItemCaseSensitive(
-		plan, "bill_charges_monthly");
-
-	for (size_t i = 0; cJSON_IsString(v) && i < N(iv); i++) {
-		if (strcmp(v->valuestring, iv[i].name) != 0)
-			continue;
-		/* Usage of yearly and half-yearly plans may be billed
-		 * monthly: the current period is then the month. */
-		if (iv[i].months >= 6 && cJSON_IsTrue(bcm))
-			return 1;
-		return iv[i].months;
-	}
-	return -1;
-}
-
-/* ---- Reading requests ------------------------------------------------ */
-
-/* Strip white space around obj[key] in place, as Lago strips ids. */
 static void strip_field(cJSON *obj, const char *key)
 {
 	cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -437,25 +274,29 @@ static int current_period(struct store_stmt *st, const cJSON *plan,
 {
 	const char *billing = store_col_text(st, C_BILLING);
 	const char *status = store_col_text(st, C_STATUS);
+	const cJSON *iv = cJSON_GetObjectItemCaseSensitive(plan, "interval");
+	int anniversary = billing && strcmp(billing, "anniversary") == 0;
 	int64_t started = col_time(st, C_STARTED);
 	int64_t ended = col_time(st, C_TERMINATED);
-	int64_t ref = api_now(), today;
-	int months = interval_months(plan);
+	int64_t ref = api_now();
+	int interval = period_interval_parse(cJSON_IsString(iv) ?
+					     iv->valuestring : "");
 	struct period p;
 
-	if (started < 0 || months < 0)
+	if (started < 0 || interval < 0)
 		return 0;
+	/* A yearly or semiannual plan billing charges monthly: usage runs
+	 * by the month. */
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(plan,
+						"bill_charges_monthly")))
+		interval = PERIOD_MONTHLY;
 	ref = ref > started ? ref : started;
-	today = floor_div(ref, DAY_MS);
-	if (billing && strcmp(billing, "anniversary") == 0)
-		anniversary_period(months, floor_div(store_col_i64(st,
-					C_SUB_AT), DAY_MS), today, &p);
-	else
-		calendar_period(months, today, &p);
-	*from = p.from * DAY_MS;
-	*to = (p.to + 1) * DAY_MS - 1;
-	if (*from < started)
-		*from = started;
+	if (period_containing((enum period_interval)interval, anniversary,
+			      anniversary ? store_col_i64(st, C_SUB_AT) :
+			      started, ref, &p) != TLY_OK)
+		return 0;
+	*from = p.from_ms < started ? started : p.from_ms;
+	*to = p.to_ms;
 	if (status && strcmp(status, "terminated") == 0 && ended >= 0 &&
 	    ended <= *to)
 		*to = ended;
@@ -856,6 +697,162 @@ static int sub_replan(struct api_ctx *x, const char *id, const char *plan_id,
 	return store_run(st);
 }
 
+/* ---- Plan changes ---------------------------------------------------- */
+
+/*
+ * A plan's price per year: Lago calls a change an upgrade when the new
+ * plan's yearly amount is at least the old one's (Plan#yearly_amount_cents).
+ */
+static int64_t yearly_cents(const cJSON *plan)
+{
+	static const struct { const char *iv; int per_year; } k[] = {
+		{"weekly", 52}, {"monthly", 12}, {"quarterly", 4},
+		{"semiannual", 2}, {"yearly", 1}};
+	const cJSON *iv = cJSON_GetObjectItemCaseSensitive(plan, "interval");
+	const cJSON *amount = cJSON_GetObjectItemCaseSensitive(plan,
+							       "amount_cents");
+
+	for (size_t i = 0; cJSON_IsString(iv) && i < 5; i++)
+		if (!strcmp(iv->valuestring, k[i].iv) && cJSON_IsNumber(amount))
+			return (int64_t)amount->valuedouble * k[i].per_year;
+	return 0;
+}
+
+/* What a plan change needs of the current subscription. */
+struct change_from {
+	int64_t started_ms;
+	char billing[16];
+	cJSON *plan;		/* the current plan's doc; the caller frees */
+	cJSON *next_plan;	/* the new plan's doc; the caller frees */
+};
+
+static int change_load(struct api_ctx *x, const char *old_id,
+		       const char *plan_id, struct change_from *f)
+{
+	static const char *const sql =
+		"SELECT s.started_at, s.billing_time, p.doc, "
+		"(SELECT doc FROM plans WHERE lago_id = ?) FROM subscriptions s "
+		"JOIN plans p ON p.lago_id = s.plan_id WHERE s.lago_id = ?";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(x->c, sql, &st);
+
+	memset(f, 0, sizeof(*f));
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, plan_id);
+	store_bind_text(st, 2, old_id);
+	rc = store_step(st);
+	if (rc == STORE_ROW) {
+		f->started_ms = store_col_i64(st, 0);
+		snprintf(f->billing, sizeof(f->billing), "%s",
+			 store_col_text(st, 1));
+		f->plan = cJSON_Parse(store_col_text(st, 2));
+		f->next_plan = cJSON_Parse(store_col_text(st, 3));
+		rc = f->plan && f->next_plan ? TLY_OK : TLY_ENOMEM;
+	} else {
+		rc = rc == STORE_DONE ? TLY_ENOTFOUND : rc;
+	}
+	store_reset(st);
+	return rc;
+}
+
+/* The subscription that follows old_id on plan_id from sub_at. */
+static int sub_insert_next(struct api_ctx *x, const struct sub_in *r,
+			   const char *plan_id, const char *cust_id,
+			   const char *old_id, const char *billing,
+			   int64_t sub_at, char id[UTIL_UUID_LEN])
+{
+	static const char *const sql =
+		"INSERT INTO subscriptions (lago_id, external_id, customer_id,"
+		" plan_id, previous_id, status, billing_time, name, "
+		"subscription_at, started_at, doc, created_at, updated_at) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?)";
+	struct store_stmt *st = NULL;
+	int64_t now = api_now();
+	int active = sub_at <= now;
+	int rc = util_uuid(id);
+
+	if (rc == TLY_OK)
+		rc = store_prepare(x->c, sql, &st);
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, id);
+	store_bind_text(st, 2, r->ext);
+	store_bind_text(st, 3, cust_id);
+	store_bind_text(st, 4, plan_id);
+	store_bind_text(st, 5, old_id);
+	store_bind_text(st, 6, active ? "active" : "pending");
+	store_bind_text(st, 7, billing);
+	store_bind_text(st, 8, r->name);
+	store_bind_i64(st, 9, sub_at);
+	if (active)
+		store_bind_i64(st, 10, sub_at);
+	else
+		store_bind_null(st, 10);
+	store_bind_i64(st, 11, now);
+	store_bind_i64(st, 12, now);
+	return store_run(st);
+}
+
+static int sub_end_at(struct api_ctx *x, const char *id, int64_t at)
+{
+	static const char *const sql =
+		"UPDATE subscriptions SET status = 'terminated', "
+		"terminated_at = ?, updated_at = ? WHERE lago_id = ?";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(x->c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, at);
+	store_bind_i64(st, 2, api_now());
+	store_bind_text(st, 3, id);
+	return store_run(st);
+}
+
+/*
+ * Lago's plan change on an active subscription: an upgrade applies at
+ * once (the old one terminates now and is invoiced prorated; the new one
+ * starts now), a downgrade at the end of the current period (the new one
+ * waits as pending; billing activates it and ends the old one).  On a
+ * downgrade Lago answers with the current subscription, whose
+ * next_plan_code then names the new plan.
+ */
+static int sub_change(struct api_ctx *x, const struct sub_in *r,
+		      const char *plan_id, const char *cust_id,
+		      char id[UTIL_UUID_LEN])
+{
+	struct change_from f;
+	char old_id[UTIL_UUID_LEN], next_id[UTIL_UUID_LEN];
+	int64_t now = api_now();
+	struct period pp;
+	int rc;
+
+	snprintf(old_id, sizeof(old_id), "%s", id);
+	rc = change_load(x, old_id, plan_id, &f);
+	if (rc == TLY_OK && yearly_cents(f.next_plan) >= yearly_cents(f.plan)) {
+		rc = sub_end_at(x, old_id, now);
+		if (rc == TLY_OK)
+			rc = sub_insert_next(x, r, plan_id, cust_id, old_id,
+					     f.billing, now, id);
+	} else if (rc == TLY_OK) {
+		const cJSON *iv = cJSON_GetObjectItemCaseSensitive(f.plan,
+								   "interval");
+
+		rc = period_containing((enum period_interval)
+			period_interval_parse(cJSON_IsString(iv) ?
+					      iv->valuestring : ""),
+			!strcmp(f.billing, "anniversary"), f.started_ms, now,
+			&pp);
+		if (rc == TLY_OK)
+			rc = sub_insert_next(x, r, plan_id, cust_id, old_id,
+					     f.billing, pp.next_ms, next_id);
+	}
+	cJSON_Delete(f.plan);
+	cJSON_Delete(f.next_plan);
+	return rc;
+}
+
 /*
  * Lago's handle_subscription, inside the caller's transaction: the same
  * plan again returns the subscription as it is; a pending one takes the
@@ -873,11 +870,8 @@ static int sub_place(struct api_ctx *x, const struct sub_in *r,
 		return TLY_OK;
 	if (rc == TLY_OK && pending)
 		return sub_replan(x, id, plan_id, r->name);
-	if (rc == TLY_OK) {
-		/* An upgrade or downgrade: comes with invoicing. */
-		api_err(e, "external_id", "value_already_exist");
-		return TLY_EINVAL;
-	}
+	if (rc == TLY_OK)
+		return sub_change(x, r, plan_id, cust_id, id);
 	if (rc != TLY_ENOTFOUND)
 		return rc;
 	rc = ext_taken(x, r->ext, cust_id, &taken);

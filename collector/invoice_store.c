@@ -29,6 +29,7 @@ struct bsub {
 	char *external_id;
 	int anniversary;
 	int64_t started_ms, end_ms;	/* end: terminated_at or INT64_MAX */
+	int has_prev, has_next;		/* a plan change before / after it */
 	cJSON *plan, *customer;
 };
 
@@ -57,7 +58,9 @@ static int load_subs(struct store_conn *c, struct bsub **out, size_t *n)
 {
 	static const char *const sql =
 		"SELECT s.lago_id, s.external_id, s.customer_id, s.billing_time,"
-		" s.started_at, s.terminated_at, p.doc, cu.doc "
+		" s.started_at, s.terminated_at, p.doc, cu.doc, "
+		"s.previous_id IS NOT NULL, EXISTS (SELECT 1 FROM subscriptions n "
+		"WHERE n.previous_id = s.lago_id AND n.status <> 'canceled') "
 		"FROM subscriptions s JOIN plans p ON p.lago_id = s.plan_id "
 		"JOIN customers cu ON cu.lago_id = s.customer_id "
 		"WHERE s.started_at IS NOT NULL "
@@ -90,6 +93,8 @@ static int load_subs(struct store_conn *c, struct bsub **out, size_t *n)
 		s->end_ms = store_col_null(st, 5) ? INT64_MAX : store_col_i64(st, 5);
 		s->plan = cJSON_Parse(store_col_text(st, 6));
 		s->customer = cJSON_Parse(store_col_text(st, 7));
+		s->has_prev = (int)store_col_i64(st, 8);
+		s->has_next = (int)store_col_i64(st, 9);
 		if (!s->external_id || !s->plan || !s->customer)
 			rc = TLY_ENOMEM;
 	}
@@ -262,6 +267,20 @@ static int paid_days(const struct bsub *s, int64_t from, int64_t to)
 	return period_days_between(from, to);
 }
 
+/*
+ * The last day of subscription fee: an upgrade's day belongs to the new
+ * plan (Lago: 14/31 of the old, 17/31 of the new for a change on the
+ * 15th of a 31-day month).
+ */
+static int64_t fee_end(const struct bsub *s, int64_t to)
+{
+	if (s->has_next && to == s->end_ms && s->end_ms % DAY_MS != 0)
+		return s->end_ms - s->end_ms % DAY_MS - 1;
+	if (s->has_next && to == s->end_ms)
+		return s->end_ms - 1;
+	return to;
+}
+
 /* Build and store one invoice unless it exists; *made counts it. */
 static int bill_one(struct store_conn *c, const struct bsub *s,
 		    const char *kind, struct inv_period *p, int64_t issuing_ms,
@@ -292,8 +311,13 @@ static int window(const struct bsub *s, int iv, int64_t t, struct period *pp,
 	int rc = period_containing((enum period_interval)iv, s->anniversary,
 				   s->started_ms, t, pp);
 
-	/* Lago's periods start at the beginning of the start day. */
-	*from = max64(pp->from_ms, s->started_ms - s->started_ms % DAY_MS);
+	/*
+	 * Lago's periods start at the beginning of the start day; after a
+	 * plan change, at the change itself, so that the two subscriptions
+	 * of one external id never bill the same usage.
+	 */
+	*from = max64(pp->from_ms, s->has_prev ? s->started_ms :
+		      s->started_ms - s->started_ms % DAY_MS);
 	*to = min64(pp->to_ms, s->end_ms);
 	return rc;
 }
@@ -317,7 +341,7 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 		if (rc != TLY_OK)
 			break;
 		p = (struct inv_period){from, to, from, to, pp.days,
-					paid_days(s, from, to), 1, 1};
+					paid_days(s, from, fee_end(s, to)), 1, 1};
 		if (!advance && to < o->at_ms && (to == pp.to_ms ||
 						  to == s->end_ms))
 			rc = bill_one(c, s, "subscription", &p, to + 1, taxes, o,
@@ -461,6 +485,66 @@ static int finalize_due(struct store_conn *c, const struct inv_bill_opts *o,
 	return rc;
 }
 
+/* Run one of activate_due's updates: (time, now, lago_id). */
+static int set_state(struct store_conn *c, const char *sql, int64_t at,
+		     const char *id)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, at);
+	store_bind_i64(st, 2, util_now_ms());
+	store_bind_text(st, 3, id);
+	return store_run(st);
+}
+
+/*
+ * Pending subscriptions whose start has come become active; one that
+ * follows a downgrade ends its predecessor at that moment.
+ */
+static int activate_due(struct store_conn *c, int64_t at_ms)
+{
+	static const char *const due =
+		"SELECT lago_id, previous_id, subscription_at FROM subscriptions "
+		"WHERE status = 'pending' AND subscription_at <= ? "
+		"ORDER BY subscription_at LIMIT 1";
+	static const char *const end_prev =
+		"UPDATE subscriptions SET status = 'terminated', "
+		"terminated_at = ?, updated_at = ? WHERE lago_id = ? "
+		"AND status = 'active'";
+	static const char *const start =
+		"UPDATE subscriptions SET status = 'active', started_at = ?, "
+		"updated_at = ? WHERE lago_id = ?";
+	char id[UTIL_UUID_LEN], prev[UTIL_UUID_LEN];
+	struct store_stmt *st = NULL;
+	int rc = TLY_OK;
+
+	for (int n = 0; rc == TLY_OK && n < 100000; n++) {
+		int64_t at;
+
+		rc = store_prepare(c, due, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_i64(st, 1, at_ms);
+		if (store_step(st) != STORE_ROW) {
+			store_reset(st);
+			break;
+		}
+		snprintf(id, sizeof(id), "%s", store_col_text(st, 0));
+		snprintf(prev, sizeof(prev), "%s", store_col_null(st, 1) ? "" :
+			 store_col_text(st, 1));
+		at = store_col_i64(st, 2);
+		store_reset(st);
+		if (prev[0])
+			rc = set_state(c, end_prev, at, prev);
+		if (rc == TLY_OK)
+			rc = set_state(c, start, at, id);
+	}
+	return rc;
+}
+
 int inv_bill(struct store_conn *c, const struct inv_bill_opts *o,
 	     int *created, int *finalized)
 {
@@ -472,6 +556,8 @@ int inv_bill(struct store_conn *c, const struct inv_bill_opts *o,
 	rc = store_begin(c);
 	if (rc == TLY_OK && o->grace_ms > 0)
 		rc = finalize_due(c, o, finalized);
+	if (rc == TLY_OK)
+		rc = activate_due(c, o->at_ms);
 	if (rc == TLY_OK)
 		rc = load_subs(c, &subs, &n);
 	for (size_t i = 0; rc == TLY_OK && i < n; i++) {

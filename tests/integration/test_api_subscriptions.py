@@ -298,10 +298,13 @@ def create_conflicts(t):
     again = create(c, external_customer_id="cus_1", plan_code="basic",
                    external_id="sub_1", name="Second")
     same(again, first)
-    # Another plan for an active one is an upgrade: not supported yet.
-    same(create(c, 422, external_customer_id="cus_1", plan_code="premium",
-                external_id="sub_1"),
-         invalid({"external_id": ["value_already_exist"]}))
+    # Another, dearer plan for an active one is an upgrade, applied at
+    # once: a new subscription that names its previous plan.
+    up = create(c, external_customer_id="cus_1", plan_code="premium",
+                external_id="sub_1")
+    assert (up["plan_code"], up["status"], up["previous_plan_code"]) == \
+        ("premium", "active", "basic"), up
+    assert up["lago_id"] != first["lago_id"]
     # Another customer cannot take a live external id.
     same(create(c, 422, external_customer_id="cus_2", plan_code="basic",
                 external_id="sub_1"),

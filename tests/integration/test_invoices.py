@@ -272,5 +272,80 @@ def spending_minimum_and_commitment(t):
     assert (inv["fees_amount_cents"], inv["total_amount_cents"]) == (2500, 2500), inv
 
 
+def two_plans(col):
+    ok(col, "POST", "/customers", {"customer": {"external_id": "u", "currency": "EUR"}})
+    for code, cents in (("small", 10000), ("big", 20000)):
+        ok(col, "POST", "/plans", {"plan": {
+            "name": code.title(), "code": code, "interval": "monthly",
+            "amount_cents": cents, "amount_currency": "EUR", "pay_in_advance": False,
+            "charges": []}})
+
+
+def month_bounds():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = (first + datetime.timedelta(days=32)).replace(day=1)
+    return now, first, nxt, calendar.monthrange(now.year, now.month)[1]
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def half_up(n, d):
+    return (2 * n + d) // (2 * d)
+
+
+@s.test
+def upgrade_applies_at_once(t):
+    col = Collector(t)
+    two_plans(col)
+    now, first, nxt, days = month_bounds()
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "u", "plan_code": "small", "external_id": "u-1",
+        "subscription_at": iso(first)}})
+    # EUR 100 -> EUR 200 a month: an upgrade, applied now.
+    sub = ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "u", "plan_code": "big", "external_id": "u-1"}})
+    sub = sub["subscription"]
+    assert (sub["plan_code"], sub["status"], sub["previous_plan_code"]) == \
+        ("big", "active", "small"), sub
+    bill(col, iso(datetime.datetime.now(datetime.timezone.utc) +
+                  datetime.timedelta(seconds=2)))
+    # The old plan is invoiced at once for the days before today (Lago:
+    # 14/31 of EUR 100 = EUR 45.16 for a change on the 15th); today and
+    # the rest of the month belong to the new plan (17/31 of EUR 200).
+    (old,) = invoices(col, "u")
+    assert old["fees"][0]["item"]["code"] == "small"
+    assert old["fees_amount_cents"] == half_up(10000 * (now.day - 1), days), old
+    bill(col, iso(nxt))
+    new = [i for i in invoices(col, "u") if i["fees"][0]["item"]["code"] == "big"]
+    assert len(new) == 1, new
+    assert new[0]["fees_amount_cents"] == half_up(20000 * (days - now.day + 1), days)
+
+
+@s.test
+def downgrade_waits_for_period_end(t):
+    col = Collector(t)
+    two_plans(col)
+    now, first, nxt, days = month_bounds()
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "u", "plan_code": "big", "external_id": "u-1",
+        "subscription_at": iso(first)}})
+    cur = ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "u", "plan_code": "small", "external_id": "u-1"}})
+    cur = cur["subscription"]
+    # Lago answers with the current subscription, which now names its next.
+    assert (cur["plan_code"], cur["status"], cur["next_plan_code"]) == \
+        ("big", "active", "small"), cur
+    bill(col, iso(nxt))
+    (inv,) = invoices(col, "u")
+    # The big plan ran its whole month.
+    assert inv["fees"][0]["item"]["code"] == "big" and inv["fees_amount_cents"] == 20000
+    sub = ok(col, "GET", "/subscriptions/u-1")["subscription"]
+    assert (sub["plan_code"], sub["status"], sub["previous_plan_code"]) == \
+        ("small", "active", "big"), sub
+
+
 if __name__ == "__main__":
     s.main()
