@@ -138,6 +138,7 @@ struct fee_in {
 	int64_t events;
 	int64_t from_ms, to_ms;
 	int64_t cents;			/* out: the fee's amount_cents */
+	int in_advance;			/* a pay-in-advance charge's fee */
 };
 
 /* Round to cents once, add the taxes' bases, append Lago's fee object. */
@@ -181,7 +182,7 @@ static int add_fee(struct build *b, struct fee_in *fi)
 	cJSON_AddNumberToObject(f, "total_amount_cents", (double)(cents + taxes));
 	cJSON_AddStringToObject(f, "total_amount_currency", b->currency);
 	cJSON_AddNumberToObject(f, "events_count", (double)fi->events);
-	cJSON_AddBoolToObject(f, "pay_in_advance", 0);
+	cJSON_AddBoolToObject(f, "pay_in_advance", fi->in_advance);
 	cJSON_AddBoolToObject(f, "invoiceable", 1);
 	put_time(f, "from_date", fi->from_ms);
 	put_time(f, "to_date", fi->to_ms);
@@ -248,7 +249,7 @@ static int subscription_fee(struct build *b)
 		fi = (struct fee_in){
 			item("subscription", str(plan, "code"), str(plan, "name"),
 			     b->in->sub_lago_id, NULL), NULL,
-			&amount, &one, &amount, 0, p->from_ms, p->to_ms, 0};
+			&amount, &one, &amount, 0, p->from_ms, p->to_ms, 0, 0};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
 	}
 	dec_clear(&amount);
@@ -283,7 +284,8 @@ static int true_up(struct build *b, cJSON *it, int64_t min_cents,
 	if (want_cents > billed_cents) {
 		dec_from_minor(&t, want_cents - billed_cents, b->exp);
 		dec_set_i64(&one, 1);
-		fi = (struct fee_in){it, NULL, &t, &one, &t, 0, from_ms, to_ms, 0};
+		fi = (struct fee_in){it, NULL, &t, &one, &t, 0, from_ms, to_ms, 0,
+				     0};
 		it = NULL;
 		rc = add_fee(b, &fi);
 	}
@@ -350,7 +352,7 @@ static int charge_slice(struct build *b, const cJSON *charge,
 			     str(charge, "lago_billable_metric_id"),
 			     item_filters), str(charge, "lago_id"),
 			&ro.amount, &r.units, &ro.unit_amount, r.events_count,
-			p->charges_from_ms, p->charges_to_ms, 0};
+			p->charges_from_ms, p->charges_to_ms, 0, 0};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
 		*billed += fi.cents;
 	}
@@ -431,6 +433,240 @@ static int all_charges(struct build *b)
 		if (rc != TLY_OK)
 			break;
 	}
+	return rc;
+}
+
+/* ---- Pay-in-advance charges ------------------------------------------------ */
+
+/*
+ * The running aggregation of one slice of an in-advance charge: count,
+ * sum, or the set of distinct values (unique_count), with every value
+ * seen for the percentage model.
+ */
+struct run {
+	dec_t units;
+	int64_t events;
+	dec_t *values;
+	size_t nvalues, cap;
+	char **set;		/* unique_count's live values */
+	size_t nset, capset;
+};
+
+static void run_clear(struct run *r)
+{
+	dec_clear(&r->units);
+	for (size_t i = 0; i < r->nvalues; i++)
+		dec_clear(&r->values[i]);
+	free(r->values);
+	for (size_t i = 0; i < r->nset; i++)
+		free(r->set[i]);
+	free(r->set);
+}
+
+static int run_push_value(struct run *r, const dec_t *v)
+{
+	if (r->nvalues == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 32;
+		dec_t *n = realloc(r->values, cap * sizeof(*n));
+
+		if (!n)
+			return TLY_ENOMEM;
+		r->values = n;
+		r->cap = cap;
+	}
+	dec_init(&r->values[r->nvalues]);
+	dec_set(&r->values[r->nvalues++], v);
+	return TLY_OK;
+}
+
+/* Add or remove a distinct value; units follow the set's size. */
+static int run_set(struct run *r, const char *v, int add)
+{
+	size_t i;
+
+	for (i = 0; i < r->nset && strcmp(r->set[i], v); i++)
+		;
+	if (!add && i < r->nset) {
+		free(r->set[i]);
+		r->set[i] = r->set[--r->nset];
+	} else if (add && i == r->nset) {
+		char **n = r->nset == r->capset ?
+			realloc(r->set, (r->capset = r->capset ? 2 * r->capset :
+					 16) * sizeof(*n)) : r->set;
+
+		if (!n)
+			return TLY_ENOMEM;
+		r->set = n;
+		r->set[r->nset] = strdup(v);
+		if (!r->set[r->nset])
+			return TLY_ENOMEM;
+		r->nset++;
+	}
+	dec_set_i64(&r->units, (int64_t)r->nset);
+	return TLY_OK;
+}
+
+/* Fold one event into r; *counted is 0 when its value is unusable. */
+static int run_add(struct run *r, const char *type, const char *field,
+		   const cJSON *props, int *counted)
+{
+	const cJSON *v = field ? cJSON_GetObjectItemCaseSensitive(props, field)
+			       : NULL;
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(props,
+							   "operation_type");
+	dec_t d;
+	int rc = TLY_OK;
+
+	*counted = 1;
+	dec_init(&d);
+	if (!strcmp(type, "unique_count_agg")) {
+		*counted = cJSON_IsString(v);
+		if (*counted)
+			rc = run_set(r, v->valuestring, !cJSON_IsString(op) ||
+				     strcmp(op->valuestring, "remove"));
+	} else if (!strcmp(type, "sum_agg")) {
+		*counted = cJSON_IsString(v) &&
+			   dec_parse_str(&d, v->valuestring) == TLY_OK;
+		if (*counted)
+			dec_add(&r->units, &r->units, &d);
+	} else {
+		dec_set_i64(&d, 1);	/* count_agg */
+		dec_add(&r->units, &r->units, &d);
+	}
+	if (rc == TLY_OK && *counted) {
+		r->events++;
+		rc = run_push_value(r, !strcmp(type, "sum_agg") ? &d :
+				    &r->units);
+	}
+	dec_clear(&d);
+	return rc;
+}
+
+/* The index of the filter slice props falls in; nfilters: the default. */
+static int slice_of(const cJSON *filters, const cJSON *props)
+{
+	const cJSON *f, *want, *v;
+	int i = 0;
+
+	cJSON_ArrayForEach(f, filters) {
+		int all = 1;
+
+		cJSON_ArrayForEach(want, cJSON_GetObjectItemCaseSensitive(
+					   f, "values")) {
+			const cJSON *have = cJSON_GetObjectItemCaseSensitive(
+				props, want->string);
+			int one = 0;
+
+			cJSON_ArrayForEach(v, want)
+				one |= cJSON_IsString(have) && cJSON_IsString(v) &&
+				       (!strcmp(v->valuestring, have->valuestring) ||
+					!strcmp(v->valuestring,
+						"__ALL_FILTER_VALUES__"));
+			all &= one;
+		}
+		if (all)
+			return i;
+		i++;
+	}
+	return i;
+}
+
+/* One event's fee: what it adds to its slice's cost so far. */
+static int advance_fee(struct build *b, const cJSON *charge,
+		       const cJSON *metric, const cJSON *props_of_slice,
+		       struct run *r, const cJSON *props, int64_t ts_ms,
+		       int billed, cJSON *ids, const char *event_id)
+{
+	const char *type = str(metric, "aggregation_type");
+	struct rate_in before, after;
+	dec_t units_before, delta_units, amount;
+	struct fee_in fi;
+	int counted, rc;
+
+	dec_init(&units_before);
+	dec_init(&delta_units);
+	dec_init(&amount);
+	dec_set(&units_before, &r->units);
+	before = (struct rate_in){&units_before, r->events, r->values,
+				  r->nvalues};
+	rc = run_add(r, type, str(metric, "field_name"), props, &counted);
+	if (rc != TLY_OK || !counted || billed)
+		goto out;
+	after = (struct rate_in){&r->units, r->events, r->values, r->nvalues};
+	rc = rate_in_advance(str(charge, "charge_model"), props_of_slice,
+			     &before, &after, &amount);
+	dec_sub(&delta_units, &r->units, &units_before);
+	fi = (struct fee_in){
+		item("charge", str(metric, "code"), str(metric, "name"),
+		     str(charge, "lago_billable_metric_id"), NULL),
+		str(charge, "lago_id"), &amount, &delta_units, &amount, 1, ts_ms,
+		ts_ms, 0, 1};
+	if (rc == TLY_OK)
+		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
+	else
+		cJSON_Delete(fi.item);
+	if (rc == TLY_OK && !cJSON_AddItemToArray(ids,
+				cJSON_CreateString(event_id)))
+		rc = TLY_ENOMEM;
+out:
+	dec_clear(&units_before);
+	dec_clear(&delta_units);
+	dec_clear(&amount);
+	return rc;
+}
+
+/* All of the period's events of an in-advance charge, in time order. */
+static int advance_charge(struct build *b, const cJSON *charge,
+			  int64_t upto_ms, cJSON *ids)
+{
+	static const char *const sql =
+		"SELECT e.lago_id, e.properties, e.ts_ms, "
+		"EXISTS (SELECT 1 FROM advance_billed a "
+		"WHERE a.event_id = e.lago_id) FROM events e "
+		"WHERE e.sub = ? AND e.code = ? AND e.ts_ms >= ? AND e.ts_ms <= ? "
+		"ORDER BY e.ts_ms, e.created_at, e.lago_id";
+	const cJSON *filters = cJSON_GetObjectItemCaseSensitive(charge,
+								"filters");
+	const char *code = str(charge, "billable_metric_code");
+	cJSON *metric = code ? metric_doc(b, code) : NULL;
+	int nslices = cJSON_GetArraySize(filters) + 1, rc = TLY_OK;
+	struct run *runs = calloc((size_t)nslices, sizeof(*runs));
+	struct store_stmt *st = NULL;
+	int64_t to = b->in->p.charges_to_ms < upto_ms ?
+		     b->in->p.charges_to_ms : upto_ms;
+
+	for (int i = 0; runs && i < nslices; i++)
+		dec_init(&runs[i].units);
+	if (!metric || !runs)
+		rc = metric ? TLY_ENOMEM : TLY_EINVAL;
+	if (rc == TLY_OK)
+		rc = store_prepare(b->c, sql, &st);
+	if (rc == TLY_OK) {
+		store_bind_text(st, 1, b->in->sub_external_id);
+		store_bind_text(st, 2, code);
+		store_bind_i64(st, 3, b->in->p.charges_from_ms);
+		store_bind_i64(st, 4, to);
+	}
+	while (rc == TLY_OK && store_step(st) == STORE_ROW) {
+		cJSON *props = cJSON_Parse(store_col_text(st, 1));
+		int k = props ? slice_of(filters, props) : 0;
+		const cJSON *sp = k < nslices - 1 ?
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(
+				filters, k), "properties") :
+			cJSON_GetObjectItemCaseSensitive(charge, "properties");
+
+		rc = props ? advance_fee(b, charge, metric, sp, &runs[k], props,
+					 store_col_i64(st, 2),
+					 (int)store_col_i64(st, 3), ids,
+					 store_col_text(st, 0)) : TLY_ENOMEM;
+		cJSON_Delete(props);
+	}
+	if (st)
+		store_reset(st);
+	for (int i = 0; runs && i < nslices; i++)
+		run_clear(&runs[i]);
+	free(runs);
+	cJSON_Delete(metric);
 	return rc;
 }
 
@@ -546,4 +782,48 @@ out:
 		dec_clear(&b.tax_rate[i]);
 	}
 	return rc == TLY_OK && !*out ? TLY_ENOMEM : rc;
+}
+
+int inv_build_advance(struct store_conn *c, const struct inv_input *in,
+		      int64_t upto_ms, cJSON **out, cJSON **events)
+{
+	struct build b = {.c = c, .in = in};
+	cJSON *inv = cJSON_CreateObject(), *ids = cJSON_CreateArray();
+	const cJSON *ch;
+	int rc = TLY_ENOMEM;
+
+	*out = *events = NULL;
+	for (int i = 0; i < MAX_TAXES; i++) {
+		dec_init(&b.tax_base[i]);
+		dec_init(&b.tax_rate[i]);
+	}
+	b.currency = str(in->plan, "amount_currency");
+	b.exp = currency_exponent(b.currency);
+	b.fees = cJSON_CreateArray();
+	if (!inv || !ids || !b.fees)
+		goto out;
+	rc = b.exp < 0 ? TLY_EINVAL : taxes_setup(&b);
+	cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(in->plan,
+								"charges"))
+		if (rc == TLY_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+					ch, "pay_in_advance")))
+			rc = advance_charge(&b, ch, upto_ms, ids);
+	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0)
+		rc = totals(&b, inv);
+	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0 &&
+	    cJSON_AddItemToObject(inv, "fees", b.fees)) {
+		b.fees = NULL;
+		*out = inv;
+		*events = ids;
+		inv = ids = NULL;
+	}
+out:
+	cJSON_Delete(b.fees);
+	cJSON_Delete(inv);
+	cJSON_Delete(ids);
+	for (int i = 0; i < MAX_TAXES; i++) {
+		dec_clear(&b.tax_base[i]);
+		dec_clear(&b.tax_rate[i]);
+	}
+	return rc;
 }

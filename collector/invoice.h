@@ -54,4 +54,15 @@ struct inv_input {
 int inv_build(struct store_conn *c, const struct inv_input *in,
 	      cJSON **out);
 
+/*
+ * The fees of the pay-in-advance charges' events in the charges window up
+ * to upto_ms that no invoice has billed yet: each event adds what it adds
+ * to its slice's cost, cost(after) - cost(before), over the period so far
+ * (Lago's Fees::CreatePayInAdvanceService).  *out is the invoice object
+ * (NULL when there is nothing to bill) and *events the array of event
+ * lago_ids it bills, for the caller to record.
+ */
+int inv_build_advance(struct store_conn *c, const struct inv_input *in,
+		      int64_t upto_ms, cJSON **out, cJSON **events);
+
 #endif

@@ -203,7 +203,7 @@ static int assign_number(struct store_conn *c, const char *lago_id,
 static int insert_invoice(struct store_conn *c, const struct bsub *s,
 			  const char *kind, const struct inv_period *p,
 			  cJSON *inv, int64_t issuing_ms, int64_t now,
-			  int finalize)
+			  int finalize, char id[UTIL_UUID_LEN])
 {
 	static const char *const sql =
 		"INSERT INTO invoices (lago_id, subscription_id, customer_id, "
@@ -212,8 +212,8 @@ static int insert_invoice(struct store_conn *c, const struct bsub *s,
 		"created_at, updated_at, period_days, fee_days, "
 		"bill_subscription, bill_charges) VALUES "
 		"(?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	char id[UTIL_UUID_LEN], *text;
 	struct store_stmt *st = NULL;
+	char *text;
 	int rc;
 
 	if (util_uuid(id) != TLY_OK)
@@ -289,6 +289,7 @@ static int bill_one(struct store_conn *c, const struct bsub *s,
 {
 	struct inv_input in = {s->plan, s->customer, taxes, s->lago_id,
 			       s->external_id, *p};
+	char id[UTIL_UUID_LEN];
 	cJSON *inv = NULL;
 	int rc, seen = already_billed(c, s->lago_id, p->from_ms, kind);
 
@@ -297,10 +298,49 @@ static int bill_one(struct store_conn *c, const struct bsub *s,
 	rc = inv_build(c, &in, &inv);
 	if (rc == TLY_OK)
 		rc = insert_invoice(c, s, kind, p, inv, issuing_ms, o->now_ms,
-				    o->grace_ms == 0);
+				    o->grace_ms == 0, id);
 	cJSON_Delete(inv);
 	if (rc == TLY_OK)
 		(*made)++;
+	return rc;
+}
+
+/*
+ * The events of pay-in-advance charges in window p not billed yet, as one
+ * invoice keyed by the period and the run ("advance:<at>"): a run with
+ * nothing new makes nothing, and advance_billed holds each event once.
+ */
+static int bill_advance(struct store_conn *c, const struct bsub *s,
+			const struct inv_period *p, const cJSON *taxes,
+			const struct inv_bill_opts *o, int *made)
+{
+	static const char *const mark =
+		"INSERT INTO advance_billed (event_id, invoice_id) VALUES (?, ?)";
+	struct inv_input in = {s->plan, s->customer, taxes, s->lago_id,
+			       s->external_id, *p};
+	char id[UTIL_UUID_LEN], kind[48];
+	cJSON *inv = NULL, *events = NULL, *e;
+	struct store_stmt *st = NULL;
+	int rc = inv_build_advance(c, &in, o->at_ms, &inv, &events);
+
+	if (rc != TLY_OK || !inv)
+		return rc;
+	snprintf(kind, sizeof(kind), "advance:%lld", (long long)o->at_ms);
+	rc = insert_invoice(c, s, kind, p, inv, o->at_ms, o->now_ms,
+			    o->grace_ms == 0, id);
+	cJSON_ArrayForEach(e, events) {
+		if (rc == TLY_OK)
+			rc = store_prepare(c, mark, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_text(st, 1, e->valuestring);
+		store_bind_text(st, 2, id);
+		rc = store_run(st);
+	}
+	if (rc == TLY_OK)
+		(*made)++;
+	cJSON_Delete(inv);
+	cJSON_Delete(events);
 	return rc;
 }
 
@@ -353,6 +393,13 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 			p.charges_to_ms = prev_to;
 			rc = bill_one(c, s, "subscription", &p, from, taxes, o,
 				      made);
+		}
+		if (rc == TLY_OK && from <= o->at_ms) {
+			/* p's charges window may be the last period's now. */
+			struct inv_period ap = {from, to, from, to, pp.days, 0,
+						0, 0};
+
+			rc = bill_advance(c, s, &ap, taxes, o, made);
 		}
 		if (to < o->at_ms || advance) {
 			prev_from = from;

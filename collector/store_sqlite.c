@@ -123,6 +123,10 @@ static const char *const sq_migrations[] = {
 	/* Lago's lifecycle in columns, times in Unix ms; status is pending,
 	 * active, terminated or canceled; previous_id chains a plan change
 	 * to the subscription it replaces; doc holds on_termination_*. */
+	/* Events of pay-in-advance charges, each billed once. */
+	"CREATE TABLE advance_billed ("
+	"  event_id TEXT PRIMARY KEY,"
+	"  invoice_id TEXT NOT NULL);"
 	"CREATE TABLE subscriptions ("
 	"  lago_id TEXT PRIMARY KEY,"
 	"  external_id TEXT NOT NULL,"
@@ -164,6 +168,22 @@ static const char *const sq_migrations[] = {
 	"  finalized_at INTEGER,"
 	"  UNIQUE (subscription_id, from_ms, kind));"
 	"CREATE INDEX invoices_by_customer ON invoices (customer_id, created_at);"
+	/* Ingest asks, per event, which finalized invoice billed its time. */
+	"CREATE INDEX invoices_finalized ON invoices"
+	"  (subscription_id, status, charges_to_ms, charges_from_ms);"
+	/* Usage that arrived for a finalized invoice's window: kept in
+	 * events/usage, never billed, reported by GET /v1/late_usage. */
+	"CREATE TABLE late_usage ("
+	"  id INTEGER PRIMARY KEY,"
+	"  invoice_id TEXT NOT NULL REFERENCES invoices (lago_id),"
+	"  sub TEXT NOT NULL, code TEXT NOT NULL,"
+	"  transaction_id TEXT,"		/* raw events */
+	"  minute INTEGER,"			/* agg records, Unix s */
+	"  ts_ms INTEGER NOT NULL,"
+	"  events INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"		/* 'api' or the agent id */
+	"  received_at INTEGER NOT NULL);"	/* Unix ms */
+	"CREATE INDEX late_usage_by_invoice ON late_usage (invoice_id);"
 	"CREATE INDEX subscriptions_by_customer ON subscriptions"
 	"  (customer_id, status);"
 	/* Events find their subscription by external id: one active each. */

@@ -347,5 +347,55 @@ def downgrade_waits_for_period_end(t):
         ("small", "active", "big"), sub
 
 
+@s.test
+def pay_in_advance_charges(t):
+    col = Collector(t)
+    ok(col, "POST", "/customers", {"customer": {"external_id": "a", "currency": "USD"}})
+    seats = metric(col, "seats", "sum_agg", "n")
+    calls = metric(col, "calls", "count_agg")
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "Adv", "code": "adv", "interval": "monthly", "amount_cents": 0,
+        "amount_currency": "USD", "pay_in_advance": False, "charges": [
+            {"billable_metric_id": seats["lago_id"], "charge_model": "standard",
+             "pay_in_advance": True, "invoiceable": True,
+             "properties": {"amount": "10"}},
+            {"billable_metric_id": calls["lago_id"], "charge_model": "graduated",
+             "pay_in_advance": True, "invoiceable": True,
+             "properties": {"graduated_ranges": [
+                 {"from_value": 0, "to_value": 2, "per_unit_amount": "1",
+                  "flat_amount": "5"},
+                 {"from_value": 3, "to_value": None, "per_unit_amount": "0.5",
+                  "flat_amount": "0"}]}}]}})
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "a", "plan_code": "adv", "external_id": "a-1",
+        "subscription_at": "2025-11-01T00:00:00Z"}})
+    ok(col, "POST", "/events/batch", {"events": [
+        ev("s1", "a-1", "seats", "2025-11-02T00:00:00Z", n="2"),
+        ev("c1", "a-1", "calls", "2025-11-02T01:00:00Z"),
+        ev("c2", "a-1", "calls", "2025-11-02T02:00:00Z"),
+        ev("c3", "a-1", "calls", "2025-11-02T03:00:00Z")]})
+    bill(col, "2025-11-03T00:00:00Z")
+    (inv,) = invoices(col, "a")
+    fees = sorted((f["item"]["code"], f["amount_cents"], f["pay_in_advance"])
+                  for f in inv["fees"])
+    # seats: 2 x $10 = 2000.  calls, each what it adds: the first pays the
+    # first tier's $5 flat fee and $1; the second $1; the third, in the
+    # second tier, $0.50.
+    assert fees == [("calls", 50, True), ("calls", 100, True), ("calls", 600, True),
+                    ("seats", 2000, True)], fees
+    assert inv["total_amount_cents"] == 2750
+    # Billing again bills nothing twice; a new event is billed alone.
+    bill(col, "2025-11-03T00:00:00Z")
+    ok(col, "POST", "/events", {"event": ev("s2", "a-1", "seats",
+                                            "2025-11-04T00:00:00Z", n="1")})
+    bill(col, "2025-11-05T00:00:00Z")
+    invs = ok(col, "GET", "/invoices?external_customer_id=a")["invoices"]
+    assert sorted(i["total_amount_cents"] for i in invs) == [1000, 2750], invs
+    # At the period's end, the arrears invoice carries no in-advance fee.
+    bill(col, "2025-12-01T00:00:00Z")
+    invs = ok(col, "GET", "/invoices?external_customer_id=a")["invoices"]
+    assert sorted(i["total_amount_cents"] for i in invs) == [0, 1000, 2750], invs
+
+
 if __name__ == "__main__":
     s.main()
