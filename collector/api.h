@@ -171,5 +171,6 @@ void api_usage_current(struct api_ctx *x);
 void api_events_create(struct api_ctx *x);
 void api_events_batch(struct api_ctx *x);
 void api_events_get(struct api_ctx *x);
+void api_late_list(struct api_ctx *x);	/* api_late.c: /v1/late_usage */
 
 #endif

@@ -205,11 +205,12 @@ static int parse(struct api_ctx *x, enum ev_shape shape, size_t max,
 static int store_events(struct api_ctx *x, const struct ev_batch *b,
 			size_t *inserted)
 {
+	struct ingest_late late = {0};
 	int rc = store_begin(x->c), ins = 0;
 
 	*inserted = 0;
 	for (size_t i = 0; rc == TLY_OK && i < b->n; i++) {
-		rc = ingest_event(x->c, &b->evs[i], "api", &ins);
+		rc = ingest_event(x->c, &b->evs[i], "api", &ins, &late);
 		*inserted += ins != 0;
 	}
 	if (rc == TLY_OK)
@@ -217,7 +218,9 @@ static int store_events(struct api_ctx *x, const struct ev_batch *b,
 	if (rc != TLY_OK) {
 		store_rollback(x->c);
 		*inserted = 0;
+		return rc;
 	}
+	ingest_late_done(x->co, &late);
 	return rc;
 }
 

@@ -40,6 +40,7 @@ struct coll {
 	_Atomic uint64_t events_applied;	/* events the batches stand for */
 	_Atomic uint64_t events_duplicate;	/* raw events already held */
 	_Atomic uint64_t api_events;		/* taken by /api/v1/events */
+	_Atomic uint64_t events_late;		/* for finalized invoices */
 	_Atomic uint64_t refused[REFUSE_COUNT];
 };
 

@@ -1,6 +1,7 @@
 /*
  * ingest.c - apply agents' batches (see ingest.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,7 +177,127 @@ static int distinct_add(struct store_conn *c, const struct wire_agg *a,
 	return rc;
 }
 
-static int apply_agg(struct store_conn *c, const struct wire_agg *a)
+/* ---- Late usage ------------------------------------------------------ */
+
+/* One piece of usage to check: a raw event (tx set) or an agg record. */
+struct late_item {
+	const char *sub, *code;
+	const char *tx;		/* raw events; NULL for a record */
+	int64_t minute;		/* records: Unix s of the minute */
+	int64_t from_ms, to_ms;	/* the time it covers */
+	uint64_t events;
+	const char *source;
+};
+
+void ingest_invoice_number(int64_t seq, char *buf, size_t n)
+{
+	snprintf(buf, n, "TLY-%06lld", (long long)seq);
+}
+
+/*
+ * The finalized invoice whose charges window billed usage of external
+ * subscription u->sub at u->from_ms..u->to_ms, if any: its lago_id into
+ * inv and number into *seq; inv[0] is '\0' when there is none.  An
+ * external id may name several subscriptions over time; all are joined.
+ * An index lookup on invoices_finalized: for usage of an unbilled period
+ * the range charges_to_ms >= from is empty.
+ */
+static int late_invoice(struct store_conn *c, const struct late_item *u,
+			char inv[UTIL_UUID_LEN], int64_t *seq)
+{
+	static const char *const sql =
+		"SELECT i.lago_id, i.sequential_id FROM subscriptions s "
+		"JOIN invoices i ON i.subscription_id = s.lago_id "
+		"WHERE s.external_id = ? AND i.status = 'finalized' "
+		"AND i.charges_to_ms >= ? AND i.charges_from_ms <= ? "
+		"AND i.bill_charges = 1 "
+		"ORDER BY i.charges_from_ms DESC LIMIT 1";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	inv[0] = '\0';
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, u->sub);
+	store_bind_i64(st, 2, u->from_ms);
+	store_bind_i64(st, 3, u->to_ms);
+	rc = store_step(st);
+	if (rc == STORE_ROW) {
+		snprintf(inv, UTIL_UUID_LEN, "%s", store_col_text(st, 0));
+		*seq = store_col_i64(st, 1);
+	}
+	store_reset(st);
+	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+}
+
+static int late_insert(struct store_conn *c, const struct late_item *u,
+		       const char *inv)
+{
+	static const char *const sql =
+		"INSERT INTO late_usage (invoice_id, sub, code, transaction_id,"
+		" minute, ts_ms, events, source, received_at) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, inv);
+	store_bind_text(st, 2, u->sub);
+	store_bind_text(st, 3, u->code);
+	store_bind_text(st, 4, u->tx);
+	if (u->tx)
+		store_bind_null(st, 5);
+	else
+		store_bind_i64(st, 5, u->minute);
+	store_bind_i64(st, 6, u->from_ms);
+	store_bind_i64(st, 7, (int64_t)u->events);
+	store_bind_text(st, 8, u->source);
+	store_bind_i64(st, 9, util_now_ms());
+	return store_run(st);
+}
+
+/* Record u in late_usage and l when a finalized invoice billed its time. */
+static int late_check(struct store_conn *c, const struct late_item *u,
+		      struct ingest_late *l)
+{
+	char inv[UTIL_UUID_LEN];
+	int64_t seq = 0;
+	int rc = late_invoice(c, u, inv, &seq);
+
+	if (rc != TLY_OK || !inv[0])
+		return rc;
+	rc = late_insert(c, u, inv);
+	if (rc != TLY_OK)
+		return rc;
+	if (!l->events) {
+		snprintf(l->invoice, sizeof(l->invoice), "%s", inv);
+		snprintf(l->sub, sizeof(l->sub), "%s", u->sub);
+		l->number = seq;
+	} else if (strcmp(l->invoice, inv) != 0) {
+		l->more = 1;
+	}
+	l->events += u->events;
+	return TLY_OK;
+}
+
+void ingest_late_done(struct coll *co, const struct ingest_late *l)
+{
+	char num[32];
+
+	if (!l->events)
+		return;
+	COLL_INC(co, events_late, l->events);
+	ingest_invoice_number(l->number, num, sizeof(num));
+	log_warn("ingest: %llu late events for finalized invoice %s (sub %s)%s",
+		 (unsigned long long)l->events, num, l->sub,
+		 l->more ? " and other invoices" : "");
+}
+
+/* ---- Applying records ----------------------------------------------- */
+
+static int apply_agg(struct store_conn *c, const struct wire_agg *a,
+		     const char *source, struct ingest_late *late)
 {
 	struct usage_row r;
 	char *filters = canonical_filters(a);
@@ -204,13 +325,20 @@ static int apply_agg(struct store_conn *c, const struct wire_agg *a)
 		rc = usage_write(c, a, filters, &r);
 	if (rc == TLY_OK)
 		rc = distinct_add(c, a, filters);
+	if (rc == TLY_OK) {
+		int64_t ms = a->minute * 1000;
+		struct late_item u = {a->sub, a->code, NULL, a->minute, ms,
+				      ms + 59999, a->count, source};
+
+		rc = late_check(c, &u, late);
+	}
 out:
 	cJSON_free(filters);
 	return rc;
 }
 
 int ingest_event(struct store_conn *c, const struct event *ev,
-		 const char *source, int *inserted)
+		 const char *source, int *inserted, struct ingest_late *late)
 {
 	static const char *const sql =
 		"INSERT INTO events (lago_id, sub_key, transaction_id, sub, "
@@ -249,6 +377,13 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 	cJSON_free(props);
 	if (rc == TLY_OK)
 		*inserted = store_changes(c) > 0;
+	/* Customer-keyed events (no sub) are not billed by subscription. */
+	if (rc == TLY_OK && *inserted && ev->sub) {
+		struct late_item u = {ev->sub, ev->code, ev->transaction_id, 0,
+				      ev->ts_ms, ev->ts_ms, 1, source};
+
+		rc = late_check(c, &u, late);
+	}
 	return rc;
 }
 
@@ -296,6 +431,7 @@ static int agent_count(struct store_conn *c, const char *agent_id,
 int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
 		 const struct wire_batch *b, int *duplicate)
 {
+	struct ingest_late late = {0};
 	uint64_t dups = 0;
 	int rc;
 
@@ -315,9 +451,10 @@ int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
 		int inserted = 1;
 
 		if (r->kind == WIRE_AGG)
-			rc = apply_agg(c, &r->u.agg);
+			rc = apply_agg(c, &r->u.agg, agent_id, &late);
 		else
-			rc = ingest_event(c, &r->u.ev, agent_id, &inserted);
+			rc = ingest_event(c, &r->u.ev, agent_id, &inserted,
+					  &late);
 		dups += !inserted;
 	}
 	if (rc == TLY_OK)
@@ -334,6 +471,7 @@ int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
 	COLL_INC(co, records_applied, b->nrecs);
 	COLL_INC(co, events_applied, b->events_total);
 	COLL_INC(co, events_duplicate, dups);
+	ingest_late_done(co, &late);
 	return TLY_OK;
 }
 

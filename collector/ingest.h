@@ -8,6 +8,11 @@
  * records merge into `usage` (count and sum add, max keeps the larger,
  * latest keeps the later timestamp, distinct values are a set); raw events
  * insert once per (subscription, transaction_id).
+ *
+ * Late usage: a raw event or record whose time falls in the charges
+ * window of a finalized invoice of its subscription is stored as usual
+ * (never dropped) and also recorded in late_usage for GET /v1/late_usage;
+ * finalized invoices are never rebuilt, so it is never billed silently.
  */
 #ifndef TALLY_INGEST_H
 #define TALLY_INGEST_H
@@ -15,7 +20,26 @@
 #include "coll.h"
 #include "httpd.h"
 #include "store.h"
+#include "util.h"
 #include "wire.h"
+
+/*
+ * Late usage met while applying one batch or request.  Zero it before the
+ * first record, and hand it to ingest_late_done after the commit.
+ */
+struct ingest_late {
+	uint64_t events;		/* events for finalized periods */
+	char invoice[UTIL_UUID_LEN];	/* the first invoice hit */
+	int64_t number;			/* its sequential id */
+	char sub[EV_ID_MAX + 1];	/* and the subscription's external id */
+	int more;			/* other invoices were hit as well */
+};
+
+/* Count l's events in /metrics and log them (one WARN line), if any. */
+void ingest_late_done(struct coll *co, const struct ingest_late *l);
+
+/* The number of a finalized invoice, as the API shows it (TLY-000012). */
+void ingest_invoice_number(int64_t seq, char *buf, size_t n);
 
 /*
  * Apply b, sent by agent_id, on c.  *duplicate says whether the batch had
@@ -27,10 +51,11 @@ int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
 /*
  * Insert one raw event from source ("api" or an agent id) unless its
  * (subscription, transaction_id) is held already; *inserted says which.
+ * A new event that is late is recorded as such and added to *late.
  * Runs inside the caller's transaction, if any.
  */
 int ingest_event(struct store_conn *c, const struct event *ev,
-		 const char *source, int *inserted);
+		 const char *source, int *inserted, struct ingest_late *late);
 
 /* POST /v1/ingest */
 void ingest_http(struct httpd_req *req, struct httpd_resp *resp);

@@ -47,6 +47,7 @@ API(api_invoices_get);
 API(api_invoices_finalize);
 API(api_invoices_refresh);
 API(api_usage_current);
+API(api_late_list);
 
 #define R(m, p, name) {m, p, api_entry, &name##_r}
 
@@ -99,6 +100,8 @@ static void metrics(struct httpd_req *req, struct httpd_resp *resp)
 	       "tally_events_duplicate_total %llu\n",
 	       U(records_applied), U(events_applied), U(api_events),
 	       U(events_duplicate));
+	METRIC(b, n, cap, "# TYPE tally_events_late_total counter\n"
+	       "tally_events_late_total %llu\n", U(events_late));
 	METRIC(b, n, cap, "# TYPE tally_batches_refused_total counter\n");
 	for (int i = 0; i < REFUSE_COUNT; i++)
 		METRIC(b, n, cap, "tally_batches_refused_total{reason=\"%s\"} "
@@ -112,6 +115,7 @@ static const struct httpd_route routes[] = {
 	{"GET", "/metrics", metrics, NULL},
 	{"POST", "/v1/ingest", ingest_http, NULL},
 	{"GET", "/v1/catalog", ingest_catalog_http, NULL},
+	R("GET", "/v1/late_usage", api_late_list),
 	R("POST", "/api/v1/customers", api_customers_create),
 	R("GET", "/api/v1/customers", api_customers_list),
 	R("GET", "/api/v1/customers/:id", api_customers_get),
