@@ -466,9 +466,10 @@ static void run_round(struct buf *b, struct job *jobs)
 		db_rollback(b->db);
 		rc = TLY_EDB;
 	}
+	/* A failed commit fails every job: none of their counts apply. */
 	for (struct job *j = jobs; j; j = j->next) {
 		if (rc != TLY_OK) {
-			j->rc = rc == TLY_OK ? j->rc : rc;
+			j->rc = rc;
 			continue;
 		}
 		if (j->cat && j->rc == TLY_OK) {
