@@ -5,8 +5,9 @@
  * their distinct values (usage_distinct), and raw events (events).  Raw
  * events are read in time order so that latest_agg, unique_count's
  * add/remove and the percentage model's per-event values come out in
- * Lago's order.
+ * Lago's order.  weighted_sum reads raw events only (it never merges).
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@
 #include "err.h"
 #include "log.h"
 
-enum agg_kind { K_COUNT, K_SUM, K_MAX, K_LATEST, K_UNIQUE };
+enum agg_kind { K_COUNT, K_SUM, K_MAX, K_LATEST, K_UNIQUE, K_WEIGHTED };
 
 /* One distinct-value operation, for unique_count in time order. */
 struct uop {
@@ -36,14 +37,19 @@ struct acc {
 	size_t nops, capops;
 	dec_t *values;		/* raw events' values, time order */
 	size_t nvalues, capvalues;
+	dec_t cumul;		/* weighted_sum: running sum, from the initial */
+	dec_t period;		/* weighted_sum: the period's seconds */
+	int64_t seg_ms;		/* weighted_sum: start of the open segment */
+	int opened;		/* weighted_sum: the period's first row is in */
 };
 
 static int kind_of(const char *type, enum agg_kind *k)
 {
 	static const char *const names[] = {"count_agg", "sum_agg", "max_agg",
-					    "latest_agg", "unique_count_agg"};
+					    "latest_agg", "unique_count_agg",
+					    "weighted_sum_agg"};
 
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (type && strcmp(type, names[i]) == 0) {
 			*k = (enum agg_kind)i;
 			return TLY_OK;
@@ -166,6 +172,188 @@ static int fold_text(struct acc *a, const char *text, int64_t ts_ms,
 	return rc;
 }
 
+/* ---- Weighted sum ------------------------------------------------------- */
+
+/*
+ * Lago (events/stores/postgres/weighted_sum_query.rb) takes rows in time
+ * order: the initial value at from_datetime, the period's events, and 0 at
+ * to_datetime.ceil.  Each row weighs running_sum * seconds_to_next_row /
+ * period_seconds, a PostgreSQL numeric division that rounds at its own
+ * scale; the weights are summed and the total is .ceil(20)
+ * (billable_metrics/aggregations/weighted_sum_service.rb).  A row whose
+ * next row has the same time weighs 0, so tied events weigh together.
+ */
+
+/* Lago's numeric_condition: the value matches ^-?\d+(\.\d+)?$. */
+static int lago_numeric(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return 0;
+	while (isdigit((unsigned char)*s))
+		s++;
+	if (*s == '.') {
+		if (!isdigit((unsigned char)*++s))
+			return 0;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+/*
+ * d as PostgreSQL's numeric holds it, in base-10000 digits: *weight is the
+ * power of 10000 of the first non-zero digit, *first that digit (0 and 0
+ * for zero).
+ */
+static void pg_lead(const dec_t *d, int *weight, long *first)
+{
+	mpz_t a, p;
+	long nd, pos, w, e;
+
+	*weight = 0;
+	*first = 0;
+	if (dec_is_zero(d))
+		return;
+	mpz_init(a);
+	mpz_init(p);
+	mpz_abs(a, d->coef);
+	nd = (long)mpz_sizeinbase(a, 10);	/* may be one too many */
+	mpz_ui_pow_ui(p, 10, (unsigned long)(nd - 1));
+	if (mpz_cmp(a, p) < 0)
+		nd--;
+	pos = nd - 1 - d->scale;		/* 10^pos <= |d| < 10^(pos+1) */
+	w = pos >= 0 ? pos / 4 : -((3 - pos) / 4);	/* floor(pos / 4) */
+	e = d->scale + 4 * w;			/* first = |d| / 10000^w */
+	mpz_ui_pow_ui(p, 10, (unsigned long)(e < 0 ? -e : e));
+	if (e < 0)
+		mpz_mul(a, a, p);
+	else
+		mpz_tdiv_q(a, a, p);
+	*weight = (int)w;
+	*first = mpz_get_si(a);
+	mpz_clear(a);
+	mpz_clear(p);
+}
+
+/*
+ * The scale PostgreSQL gives n / d (select_div_scale in numeric.c): 16
+ * significant digits after the quotient's estimated weight, and no fewer
+ * places than either operand has.  Capped at what a dec_t holds.
+ */
+static int pg_div_scale(const dec_t *n, const dec_t *d)
+{
+	int w1, w2, qweight, rs;
+	long f1, f2;
+
+	pg_lead(n, &w1, &f1);
+	pg_lead(d, &w2, &f2);
+	qweight = w1 - w2 - (f1 <= f2);
+	rs = 16 - qweight * 4;
+	if (rs < n->scale)
+		rs = n->scale;
+	if (rs < d->scale)
+		rs = d->scale;
+	if (rs < 0)
+		rs = 0;
+	return rs < DEC_MAX_SCALE ? rs : DEC_MAX_SCALE;
+}
+
+/* to_datetime.ceil: the period's last instant, up to a whole second. */
+static int64_t ceil_second(int64_t ms)
+{
+	return (ms / 1000 + (ms % 1000 > 0)) * 1000;
+}
+
+/*
+ * The period's first row.  A recurring metric starts from the running sum
+ * of the events before the period, written as Lago writes a BigDecimal
+ * into its SQL (to_s("F"): no trailing zeros, at least one place; the
+ * scale steers PostgreSQL's division); another metric starts from 0.  The
+ * period lasts from from_ms to to_datetime.ceil.
+ */
+static void weighted_open(const struct agg_query *q, struct acc *a)
+{
+	if (q->recurring) {
+		dec_normalize(&a->cumul);
+		if (a->cumul.scale == 0)
+			(void)dec_round(&a->cumul, &a->cumul, 1, DEC_HALF_UP);
+	}
+	dec_from_minor(&a->period, q->period_days > 0 ?
+		       (int64_t)q->period_days * 86400000 :
+		       ceil_second(q->to_ms) - q->from_ms, 3);
+	dec_normalize(&a->period);
+	a->seg_ms = q->from_ms;
+	a->opened = 1;
+}
+
+/* Close the open segment at to_ms: running sum * seconds / period. */
+static int weigh(struct acc *a, int64_t to_ms)
+{
+	dec_t secs, num, part;
+	int rc;
+
+	if (to_ms <= a->seg_ms)
+		return TLY_OK;	/* no time passed: Lago's CASE gives 0 */
+	dec_init(&secs);
+	dec_init(&num);
+	dec_init(&part);
+	/* EXTRACT(EPOCH FROM interval) is a numeric with 6 places. */
+	dec_from_minor(&secs, (to_ms - a->seg_ms) * 1000, 6);
+	dec_mul(&num, &a->cumul, &secs);
+	rc = dec_div(&part, &num, &a->period, pg_div_scale(&num, &a->period),
+		     DEC_HALF_UP);
+	if (rc == TLY_OK)
+		dec_add(&a->units, &a->units, &part);
+	a->seg_ms = to_ms;
+	dec_clear(&secs);
+	dec_clear(&num);
+	dec_clear(&part);
+	return rc;
+}
+
+/*
+ * One raw event of a weighted sum, in time order.  Before the period (a
+ * recurring metric reads from the start) it only builds the initial value;
+ * in the period it closes the open segment and is counted.
+ */
+static int weighted_event(const struct agg_query *q, const cJSON *v,
+			  int64_t ts_ms, struct acc *a)
+{
+	dec_t d;
+	int rc = TLY_OK;
+
+	if (!cJSON_IsString(v) || !lago_numeric(v->valuestring))
+		return TLY_OK;
+	dec_init(&d);
+	if (dec_parse_str(&d, v->valuestring) == TLY_OK) {
+		if (ts_ms >= q->from_ms) {
+			if (!a->opened)
+				weighted_open(q, a);
+			rc = weigh(a, ts_ms);
+			a->events++;
+		}
+		dec_add(&a->cumul, &a->cumul, &d);
+	}
+	dec_clear(&d);
+	return rc;
+}
+
+/* The closing row at to_datetime.ceil, then Lago's .ceil(20). */
+static int weighted_total(const struct agg_query *q, struct acc *a)
+{
+	int rc;
+
+	if (!a->opened)
+		weighted_open(q, a);
+	rc = weigh(a, ceil_second(q->to_ms));
+	if (rc == TLY_OK && a->units.scale > 20)
+		rc = dec_round(&a->units, &a->units, 20, DEC_CEIL);
+	dec_normalize(&a->units);
+	return rc;
+}
+
 /* ---- Sources ------------------------------------------------------------ */
 
 static const char *const sql_usage =
@@ -251,6 +439,8 @@ static int raw_event(const struct agg_query *q, const cJSON *props,
 	const cJSON *op = cJSON_GetObjectItemCaseSensitive(props,
 							   "operation_type");
 
+	if (a->kind == K_WEIGHTED)
+		return weighted_event(q, v, ts_ms, a);
 	a->events++;
 	if (a->kind == K_UNIQUE) {
 		if (!cJSON_IsString(v))
@@ -336,6 +526,8 @@ static void acc_clear(struct acc *a)
 {
 	dec_clear(&a->units);
 	dec_clear(&a->latest);
+	dec_clear(&a->cumul);
+	dec_clear(&a->period);
 	for (size_t i = 0; i < a->nops; i++)
 		free(a->ops[i].value);
 	free(a->ops);
@@ -363,6 +555,8 @@ void agg_result_clear(struct agg_result *r)
 static int finish(const struct agg_query *q, struct acc *a,
 		  struct agg_result *r)
 {
+	int rc = TLY_OK;
+
 	if (a->kind == K_COUNT)
 		dec_set_i64(&a->units, a->events);
 	if (a->kind == K_LATEST) {
@@ -374,6 +568,10 @@ static int finish(const struct agg_query *q, struct acc *a,
 	if (a->kind == K_UNIQUE) {
 		dec_set_i64(&a->units, unique_count(a));
 	}
+	if (a->kind == K_WEIGHTED)
+		rc = weighted_total(q, a);
+	if (rc != TLY_OK)
+		return rc;
 	dec_set(&r->units, &a->units);
 	r->events_count = a->events;
 	r->values = a->values;	/* handed over */
@@ -399,7 +597,10 @@ int agg_run(struct store_conn *c, const struct agg_query *q,
 	}
 	dec_init(&a.units);
 	dec_init(&a.latest);
-	rc = from_usage(c, q, from, &a);
+	dec_init(&a.cumul);
+	dec_init(&a.period);
+	if (a.kind != K_WEIGHTED)	/* shipped raw: no merged records */
+		rc = from_usage(c, q, from, &a);
 	if (rc == TLY_OK && a.kind == K_UNIQUE)
 		rc = from_distinct(c, q, from, &a);
 	if (rc == TLY_OK)

@@ -10,6 +10,22 @@
  *                     arrival); a negative value counts as 0
  *   unique_count_agg  distinct values of properties[field], honouring
  *                     operation_type add/remove
+ *   weighted_sum_agg  the running sum of properties[field] weighted by
+ *                     time: over the segments between the period's rows
+ *                     (from_ms, each event, to_ms ceiled to a whole
+ *                     second), running sum x segment seconds / period
+ *                     seconds, each quotient rounded as PostgreSQL rounds
+ *                     numeric division, the total ceiled at 20 places
+ *                     (lago-api events/stores/postgres/weighted_sum_query.rb
+ *                     and billable_metrics/aggregations/
+ *                     weighted_sum_service.rb).  Raw events only; a value
+ *                     counts when it matches ^-?\d+(\.\d+)?$.  A recurring
+ *                     metric starts from the running sum of the events
+ *                     before the period (Lago's cached aggregation), which
+ *                     are not counted.  The period's seconds are
+ *                     ceil(to_ms) - from_ms: Lago divides by the charge
+ *                     period's whole days x 86400, the same for a full
+ *                     period (from at midnight, to at 23:59:59.999).
  *
  * Pre-aggregated records count at their minute; raw events at their
  * timestamp.  A period is [from_ms, to_ms] inclusive.  A recurring metric
@@ -42,11 +58,15 @@ struct agg_query {
 	const cJSON *exclude;		/* [{"key": [...]}, ...] or NULL */
 	const char *rounding_function;	/* "round" | "ceil" | "floor" | NULL */
 	int rounding_precision;
+	int period_days;		/* weighted_sum: days of the full billing
+					 * period (Lago divides by it even when the
+					 * subscription ran part of it); 0: from
+					 * from_ms to to_ms */
 };
 
 struct agg_result {
 	dec_t units;
-	int64_t events_count;
+	int64_t events_count;	/* weighted_sum: numeric events in the period */
 	dec_t *values;		/* per raw event, in time order (percentage) */
 	size_t nvalues;
 };

@@ -331,6 +331,7 @@ static int charge_slice(struct build *b, const cJSON *charge,
 		.match = match, .exclude = exclude,
 		.rounding_function = str(metric, "rounding_function"),
 		.rounding_precision = (int)num(metric, "rounding_precision", 0),
+		.period_days = p->days,
 	};
 	struct agg_result r;
 	struct rate_out ro;
