@@ -109,7 +109,7 @@ static const char *run_in(const char *code, const char *type,
 {
 	static char out[128];
 	struct agg_query q = {"s1", code, type, field, recurring, from, to,
-			      NULL, NULL, NULL, 0};
+			      NULL, NULL, NULL, 0, 0};
 	struct agg_result r;
 	cJSON *m = match ? cJSON_Parse(match) : NULL;
 	cJSON *x = exclude ? cJSON_Parse(exclude) : NULL;
@@ -247,7 +247,7 @@ static void test_unique_count_add_remove(void **state)
 static void test_rounding_and_unknown_type(void **state)
 {
 	struct agg_query q = {"s1", "gb", "sum_agg", "gb", 0, NOV1, NOV30_END,
-			      NULL, NULL, "round", 2};
+			      NULL, NULL, "round", 2, 0};
 	struct agg_result r;
 	char out[64];
 
@@ -409,7 +409,7 @@ static void test_weighted_sum_filters(void **state)
 static void test_weighted_sum_exact_decimals(void **state)
 {
 	struct agg_query q = {"s1", "wd", "weighted_sum_agg", "v", 0, NOV1,
-			      NOV1 + DAY_MS - 1, NULL, NULL, "ceil", 3};
+			      NOV1 + DAY_MS - 1, NULL, NULL, "ceil", 3, 0};
 	struct agg_result r;
 	int64_t n;
 	char out[64];
