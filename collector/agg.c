@@ -83,11 +83,30 @@ static int matches(const cJSON *obj, const cJSON *match)
 	return 1;
 }
 
+/* In q's group: each key equal to the group's value, or absent for null. */
+static int in_group(const cJSON *obj, const cJSON *group)
+{
+	const cJSON *g;
+
+	cJSON_ArrayForEach(g, group) {
+		const cJSON *have = cJSON_GetObjectItemCaseSensitive(obj,
+								     g->string);
+
+		if (cJSON_IsNull(g) ? cJSON_IsString(have) :
+		    !cJSON_IsString(have) || !cJSON_IsString(g) ||
+		    strcmp(have->valuestring, g->valuestring) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 static int selected(const struct agg_query *q, const cJSON *obj)
 {
 	const cJSON *ex;
 
 	if (q->match && !matches(obj, q->match))
+		return 0;
+	if (q->group && !in_group(obj, q->group))
 		return 0;
 	cJSON_ArrayForEach(ex, q->exclude)
 		if (matches(obj, ex))
@@ -609,4 +628,116 @@ int agg_run(struct store_conn *c, const struct agg_query *q,
 		rc = finish(q, &a, r);
 	acc_clear(&a);
 	return rc;
+}
+
+/* ---- Groups ---------------------------------------------------------------- */
+
+/* The group object of obj for keys, as canonical JSON text. */
+static char *group_of(const cJSON *obj, const cJSON *keys)
+{
+	cJSON *g = cJSON_CreateObject();
+	const cJSON *k;
+	char *text = NULL;
+
+	cJSON_ArrayForEach(k, keys) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+			obj, k->valuestring);
+
+		if (!g || !cJSON_AddItemToObject(g, k->valuestring,
+				cJSON_IsString(v) ?
+				cJSON_CreateString(v->valuestring) :
+				cJSON_CreateNull()))
+			goto out;
+	}
+	text = cJSON_PrintUnformatted(g);
+out:
+	cJSON_Delete(g);
+	return text;
+}
+
+/* Add obj's group to the set (an array of JSON texts) unless there. */
+static int add_group(cJSON *set, const cJSON *obj, const cJSON *keys)
+{
+	char *text = group_of(obj, keys);
+	const cJSON *have;
+	int rc = TLY_OK;
+
+	if (!text)
+		return TLY_ENOMEM;
+	cJSON_ArrayForEach(have, set)
+		if (!strcmp(have->valuestring, text))
+			goto out;
+	if (!cJSON_AddItemToArray(set, cJSON_CreateString(text)))
+		rc = TLY_ENOMEM;
+out:
+	cJSON_free(text);
+	return rc;
+}
+
+/* Each selected row's group, from one of the usage or events queries. */
+static int groups_from(struct store_conn *c, const struct agg_query *q,
+		       const char *sql, int64_t from, int64_t to,
+		       const cJSON *keys, cJSON *set)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	bind_range(st, q, from, to);
+	while (rc == TLY_OK && store_step(st) == STORE_ROW) {
+		cJSON *o = cJSON_Parse(store_col_text(st, 0));
+
+		if (!o)
+			rc = TLY_ENOMEM;
+		else if (selected(q, o))
+			rc = add_group(set, o, keys);
+		cJSON_Delete(o);
+	}
+	store_reset(st);
+	return rc;
+}
+
+static int text_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int agg_groups(struct store_conn *c, const struct agg_query *q,
+	       const cJSON *keys, cJSON **out)
+{
+	int64_t from = q->recurring ? 0 : q->from_ms;
+	cJSON *set = cJSON_CreateArray(), *arr = cJSON_CreateArray(), *t;
+	const char **texts = NULL;
+	int n = 0, rc = set && arr ? TLY_OK : TLY_ENOMEM;
+
+	*out = NULL;
+	if (rc == TLY_OK)
+		rc = groups_from(c, q, sql_usage, from / 1000, q->to_ms / 1000,
+				 keys, set);
+	if (rc == TLY_OK)
+		rc = groups_from(c, q, sql_events, from, q->to_ms, keys, set);
+	n = set ? cJSON_GetArraySize(set) : 0;
+	texts = rc == TLY_OK ? calloc((size_t)n + 1, sizeof(*texts)) : NULL;
+	if (rc == TLY_OK && !texts)
+		rc = TLY_ENOMEM;
+	for (int i = 0; rc == TLY_OK && i < n; i++)
+		texts[i] = cJSON_GetArrayItem(set, i)->valuestring;
+	if (rc == TLY_OK)
+		qsort(texts, (size_t)n, sizeof(*texts), text_cmp);
+	for (int i = 0; rc == TLY_OK && i < n; i++) {
+		t = cJSON_Parse(texts[i]);
+		if (!t || !cJSON_AddItemToArray(arr, t)) {
+			cJSON_Delete(t);
+			rc = TLY_ENOMEM;
+		}
+	}
+	free(texts);
+	cJSON_Delete(set);
+	if (rc != TLY_OK) {
+		cJSON_Delete(arr);
+		return rc;
+	}
+	*out = arr;
+	return TLY_OK;
 }

@@ -58,6 +58,9 @@ struct agg_query {
 	const cJSON *exclude;		/* [{"key": [...]}, ...] or NULL */
 	const char *rounding_function;	/* "round" | "ceil" | "floor" | NULL */
 	int rounding_precision;
+	const cJSON *group;		/* {"key": "v" | null}: one group of a
+					 * charge's pricing_group_keys (null: the
+					 * key is absent), or NULL */
 	int period_days;		/* weighted_sum: days of the full billing
 					 * period (Lago divides by it even when the
 					 * subscription ran part of it); 0: from
@@ -73,6 +76,14 @@ struct agg_result {
 
 void agg_result_init(struct agg_result *r);
 void agg_result_clear(struct agg_result *r);
+
+/*
+ * The groups of pricing_group_keys `keys` in q's period and slice: a new
+ * array (*out, the caller deletes) of distinct objects {"key": "v" or
+ * null}, sorted, one per combination the usage carries.
+ */
+int agg_groups(struct store_conn *c, const struct agg_query *q,
+	       const cJSON *keys, cJSON **out);
 
 /* Aggregate q on c into r.  TLY_OK, TLY_EINVAL (unknown type), TLY_EDB. */
 int agg_run(struct store_conn *c, const struct agg_query *q,

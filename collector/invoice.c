@@ -315,43 +315,67 @@ static cJSON *metric_doc(struct build *b, const char *code)
 }
 
 /* One slice of a charge: aggregate with match/exclude, rate, add a fee. */
-static int charge_slice(struct build *b, const cJSON *charge,
-			const cJSON *metric, const cJSON *props,
-			const cJSON *match, const cJSON *exclude,
-			const cJSON *item_filters, int64_t *billed)
+/* One slice of a charge, as charge_fees walks them. */
+struct slice {
+	const cJSON *charge, *metric;
+	const cJSON *props;		/* the slice's charge properties */
+	const cJSON *match, *exclude;	/* which usage is the slice's */
+	const cJSON *filters;		/* the fee item's filters, or NULL */
+};
+
+static void slice_query(struct build *b, const struct slice *sl,
+			struct agg_query *q)
 {
 	const struct inv_period *p = &b->in->p;
-	struct agg_query q = {
-		.sub = b->in->sub_external_id, .code = str(metric, "code"),
-		.type = str(metric, "aggregation_type"),
-		.field = str(metric, "field_name"),
+
+	*q = (struct agg_query){
+		.sub = b->in->sub_external_id, .code = str(sl->metric, "code"),
+		.type = str(sl->metric, "aggregation_type"),
+		.field = str(sl->metric, "field_name"),
 		.recurring = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-			metric, "recurring")),
+			sl->metric, "recurring")),
 		.from_ms = p->charges_from_ms, .to_ms = p->charges_to_ms,
-		.match = match, .exclude = exclude,
-		.rounding_function = str(metric, "rounding_function"),
-		.rounding_precision = (int)num(metric, "rounding_precision", 0),
+		.match = sl->match, .exclude = sl->exclude,
+		.rounding_function = str(sl->metric, "rounding_function"),
+		.rounding_precision = (int)num(sl->metric, "rounding_precision",
+					       0),
 		.period_days = p->days,
 	};
+}
+
+/* Aggregate one slice (and group), rate it, add its fee. */
+static int charge_slice(struct build *b, const struct slice *sl,
+			const cJSON *group, int64_t *billed)
+{
+	const struct inv_period *p = &b->in->p;
+	struct agg_query q;
 	struct agg_result r;
 	struct rate_out ro;
 	struct rate_in ri;
 	struct fee_in fi;
+	cJSON *it;
 	int rc;
 
+	slice_query(b, sl, &q);
+	q.group = group;
 	agg_result_init(&r);
 	rate_out_init(&ro);
 	rc = agg_run(b->c, &q, &r);
 	if (rc == TLY_OK) {
 		ri = (struct rate_in){&r.units, r.events_count, r.values,
 				      r.nvalues};
-		rc = rate_charge(str(charge, "charge_model"), props, &ri, &ro);
+		rc = rate_charge(str(sl->charge, "charge_model"), sl->props, &ri,
+				 &ro);
 	}
 	if (rc == TLY_OK) {
-		fi = (struct fee_in){
-			item("charge", q.code, str(metric, "name"),
-			     str(charge, "lago_billable_metric_id"),
-			     item_filters), str(charge, "lago_id"),
+		it = item("charge", q.code, str(sl->metric, "name"),
+			  str(sl->charge, "lago_billable_metric_id"),
+			  sl->filters);
+		if (it)
+			cJSON_AddItemToObject(it, "grouped_by", group ?
+					      cJSON_Duplicate(group, 1) :
+					      cJSON_CreateObject());
+		fi = (struct fee_in){it, str(sl->charge, "lago_id"),
 			&ro.amount, &r.units, &ro.unit_amount, r.events_count,
 			p->charges_from_ms, p->charges_to_ms, 0, 0};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
@@ -362,18 +386,47 @@ static int charge_slice(struct build *b, const cJSON *charge,
 	return rc;
 }
 
+/*
+ * A slice's fees: one, or with pricing_group_keys (grouped_by, their
+ * older name) one per combination of the keys' values, each rated on
+ * its own (Lago's ChargeModels::GroupedService).
+ */
+static int slice_fees(struct build *b, const struct slice *sl,
+		      int64_t *billed)
+{
+	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(sl->props,
+							     "pricing_group_keys");
+	const cJSON *g;
+	cJSON *groups = NULL;
+	struct agg_query q;
+	int rc;
+
+	if (!keys)
+		keys = cJSON_GetObjectItemCaseSensitive(sl->props, "grouped_by");
+	if (!cJSON_IsArray(keys) || cJSON_GetArraySize(keys) == 0)
+		return charge_slice(b, sl, NULL, billed);
+	slice_query(b, sl, &q);
+	rc = agg_groups(b->c, &q, keys, &groups);
+	if (rc == TLY_OK && cJSON_GetArraySize(groups) == 0)
+		rc = charge_slice(b, sl, NULL, billed);
+	cJSON_ArrayForEach(g, groups)
+		if (rc == TLY_OK)
+			rc = charge_slice(b, sl, g, billed);
+	cJSON_Delete(groups);
+	return rc;
+}
+
 /* A charge's fees: one per filter, then the default slice. */
 static int charge_fees(struct build *b, const cJSON *charge)
 {
 	const cJSON *filters = cJSON_GetObjectItemCaseSensitive(charge,
 								"filters");
-	const cJSON *props = cJSON_GetObjectItemCaseSensitive(charge,
-							      "properties");
 	const char *code = str(charge, "billable_metric_code");
 	cJSON *metric = code ? metric_doc(b, code) : NULL, *exclude, *f;
 	const cJSON *min = cJSON_GetObjectItemCaseSensitive(charge,
 							    "min_amount_cents");
 	const struct inv_period *p = &b->in->p;
+	struct slice sl = {charge, metric, NULL, NULL, NULL, NULL};
 	int64_t billed = 0;
 	int rc = TLY_OK;
 
@@ -382,29 +435,22 @@ static int charge_fees(struct build *b, const cJSON *charge)
 			  "(none)");
 		return TLY_EINVAL;
 	}
-	if (cJSON_GetObjectItemCaseSensitive(props, "pricing_group_keys") ||
-	    cJSON_GetObjectItemCaseSensitive(props, "grouped_by")) {
-		log_error("invoice: pricing_group_keys on %s are not billed "
-			  "yet", code);
-		cJSON_Delete(metric);
-		return TLY_EINVAL;
-	}
 	exclude = cJSON_CreateArray();
 	cJSON_ArrayForEach(f, filters) {
-		const cJSON *values = cJSON_GetObjectItemCaseSensitive(f,
-								       "values");
-
+		sl.props = cJSON_GetObjectItemCaseSensitive(f, "properties");
+		sl.match = cJSON_GetObjectItemCaseSensitive(f, "values");
+		sl.filters = sl.match;
 		if (rc == TLY_OK)
-			rc = charge_slice(b, charge, metric,
-					  cJSON_GetObjectItemCaseSensitive(
-						f, "properties"),
-					  values, NULL, values, &billed);
+			rc = slice_fees(b, &sl, &billed);
 		if (exclude)
-			cJSON_AddItemToArray(exclude, cJSON_Duplicate(values, 1));
+			cJSON_AddItemToArray(exclude,
+					     cJSON_Duplicate(sl.match, 1));
 	}
+	sl = (struct slice){charge, metric,
+			    cJSON_GetObjectItemCaseSensitive(charge, "properties"),
+			    NULL, exclude, NULL};
 	if (rc == TLY_OK)
-		rc = exclude ? charge_slice(b, charge, metric, props, NULL,
-					    exclude, NULL, &billed) : TLY_ENOMEM;
+		rc = exclude ? slice_fees(b, &sl, &billed) : TLY_ENOMEM;
 	/* Lago's spending minimum, prorated by the days billed. */
 	if (rc == TLY_OK && cJSON_IsNumber(min) && min->valuedouble > 0)
 		rc = true_up(b, item("charge", code, "True-up",

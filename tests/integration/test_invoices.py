@@ -5,6 +5,7 @@ and freeze once finalized; a terminated subscription gets its final
 invoice; the printable page escapes what customers typed."""
 import calendar
 import datetime
+import json
 import sqlite3
 
 from harness import COLLECTOR, Agent, Collector, Suite, http, run, wait_until
@@ -395,6 +396,41 @@ def pay_in_advance_charges(t):
     bill(col, "2025-12-01T00:00:00Z")
     invs = ok(col, "GET", "/invoices?external_customer_id=a")["invoices"]
     assert sorted(i["total_amount_cents"] for i in invs) == [0, 1000, 2750], invs
+
+
+@s.test
+def pricing_group_keys_rate_each_group(t):
+    col = Collector(t)
+    ok(col, "POST", "/customers", {"customer": {"external_id": "g", "currency": "USD"}})
+    calls = metric(col, "calls", "count_agg")
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "G", "code": "g", "interval": "monthly", "amount_cents": 0,
+        "amount_currency": "USD", "pay_in_advance": False, "charges": [
+            {"billable_metric_id": calls["lago_id"], "charge_model": "graduated",
+             "properties": {"pricing_group_keys": ["region"], "graduated_ranges": [
+                 {"from_value": 0, "to_value": 2, "per_unit_amount": "1",
+                  "flat_amount": "0"},
+                 {"from_value": 3, "to_value": None, "per_unit_amount": "0.5",
+                  "flat_amount": "0"}]}}]}})
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "g", "plan_code": "g", "external_id": "g-1",
+        "subscription_at": "2025-11-01T00:00:00Z"}})
+    evs = [ev("e%d" % i, "g-1", "calls", "2025-11-05T00:00:00Z", region="eu")
+           for i in range(3)]
+    evs += [ev("u%d" % i, "g-1", "calls", "2025-11-05T00:00:00Z", region="us")
+            for i in range(2)]
+    evs += [ev("n0", "g-1", "calls", "2025-11-05T00:00:00Z")]
+    ok(col, "POST", "/events/batch", {"events": evs})
+    bill(col, "2025-12-01T00:00:00Z")
+    (inv,) = invoices(col, "g")
+    got = sorted((json.dumps(f["item"]["grouped_by"], sort_keys=True), f["units"],
+                  f["amount_cents"]) for f in inv["fees"] if f["item"]["type"] == "charge")
+    # Each region climbs the tiers on its own: eu 2 x $1 + 1 x $0.50;
+    # us 2 x $1; the events without a region are their own group, $1.
+    # Ungrouped, the 6 calls would be 2 x $1 + 4 x $0.50 = $4.00.
+    assert got == [('{"region": "eu"}', "3", 250), ('{"region": "us"}', "2", 200),
+                   ('{"region": null}', "1", 100)], got
+    assert inv["fees_amount_cents"] == 550
 
 
 if __name__ == "__main__":
