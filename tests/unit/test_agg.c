@@ -108,8 +108,9 @@ static const char *run_in(const char *code, const char *type,
 			  int64_t to, int64_t *events)
 {
 	static char out[128];
-	struct agg_query q = {"s1", code, type, field, recurring, from, to,
-			      NULL, NULL, NULL, 0, 0};
+	struct agg_query q = {.sub = "s1", .code = code, .type = type,
+			      .field = field, .recurring = recurring,
+			      .from_ms = from, .to_ms = to};
 	struct agg_result r;
 	cJSON *m = match ? cJSON_Parse(match) : NULL;
 	cJSON *x = exclude ? cJSON_Parse(exclude) : NULL;
@@ -246,8 +247,10 @@ static void test_unique_count_add_remove(void **state)
 
 static void test_rounding_and_unknown_type(void **state)
 {
-	struct agg_query q = {"s1", "gb", "sum_agg", "gb", 0, NOV1, NOV30_END,
-			      NULL, NULL, "round", 2, 0};
+	struct agg_query q = {.sub = "s1", .code = "gb", .type = "sum_agg",
+			      .field = "gb", .from_ms = NOV1, .to_ms = NOV30_END,
+			      .rounding_function = "round",
+			      .rounding_precision = 2};
 	struct agg_result r;
 	char out[64];
 
@@ -408,8 +411,11 @@ static void test_weighted_sum_filters(void **state)
 
 static void test_weighted_sum_exact_decimals(void **state)
 {
-	struct agg_query q = {"s1", "wd", "weighted_sum_agg", "v", 0, NOV1,
-			      NOV1 + DAY_MS - 1, NULL, NULL, "ceil", 3, 0};
+	struct agg_query q = {.sub = "s1", .code = "wd",
+			      .type = "weighted_sum_agg", .field = "v",
+			      .from_ms = NOV1, .to_ms = NOV1 + DAY_MS - 1,
+			      .rounding_function = "ceil",
+			      .rounding_precision = 3};
 	struct agg_result r;
 	int64_t n;
 	char out[64];
