@@ -14,6 +14,7 @@
 #include "agg.h"
 #include "err.h"
 #include "log.h"
+#include "period.h"
 
 enum agg_kind { K_COUNT, K_SUM, K_MAX, K_LATEST, K_UNIQUE, K_WEIGHTED };
 
@@ -41,7 +42,35 @@ struct acc {
 	dec_t period;		/* weighted_sum: the period's seconds */
 	int64_t seg_ms;		/* weighted_sum: start of the open segment */
 	int opened;		/* weighted_sum: the period's first row is in */
+	const struct agg_query *q;
+	dec_t prorated;		/* prorated: sum of value x days present */
 };
+
+/*
+ * Days a value seen at ts counts for, prorated: from its date to the
+ * period's end, or the days billed when it was there before the period.
+ */
+static int64_t days_present(const struct acc *a, int64_t ts_ms)
+{
+	const struct agg_query *q = a->q;
+
+	return period_days_between(ts_ms < q->from_ms ? q->from_ms : ts_ms,
+				   q->to_ms);
+}
+
+/* prorated += v * days present from ts (sign: +1 or -1). */
+static void prorate(struct acc *a, const dec_t *v, int64_t ts_ms, int sign)
+{
+	dec_t t;
+
+	if (!a->q->prorated)
+		return;
+	dec_init(&t);
+	dec_set_i64(&t, days_present(a, ts_ms) * sign);
+	dec_mul(&t, &t, v);
+	dec_add(&a->prorated, &a->prorated, &t);
+	dec_clear(&t);
+}
 
 static int kind_of(const char *type, enum agg_kind *k)
 {
@@ -158,6 +187,7 @@ static void fold(struct acc *a, const dec_t *v, int64_t ts_ms)
 {
 	if (a->kind == K_SUM) {
 		dec_add(&a->units, &a->units, v);
+		prorate(a, v, ts_ms, 1);
 	} else if (a->kind == K_MAX) {
 		if (!a->has_max || dec_cmp(v, &a->units) > 0)
 			dec_set(&a->units, v);
@@ -513,16 +543,31 @@ static int op_cmp(const void *x, const void *y)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* Distinct values whose last operation in time is an add. */
+/*
+ * Distinct values whose last operation in time is an add; prorated, each
+ * value also counts the days between its adds and removes.
+ */
 static int64_t unique_count(struct acc *a)
 {
+	dec_t one;
 	int64_t n = 0;
+	int present = 0;
 
+	dec_init(&one);
+	dec_set_i64(&one, 1);
 	qsort(a->ops, a->nops, sizeof(*a->ops), op_cmp);
-	for (size_t i = 0; i < a->nops; i++)
+	for (size_t i = 0; i < a->nops; i++) {
+		if (i == 0 || strcmp(a->ops[i].value, a->ops[i - 1].value) != 0)
+			present = 0;
+		if (a->ops[i].add != present) {
+			prorate(a, &one, a->ops[i].ts_ms, present ? -1 : 1);
+			present = a->ops[i].add;
+		}
 		if (i + 1 == a->nops ||
 		    strcmp(a->ops[i].value, a->ops[i + 1].value) != 0)
 			n += a->ops[i].add;
+	}
+	dec_clear(&one);
 	return n;
 }
 
@@ -547,6 +592,7 @@ static void acc_clear(struct acc *a)
 	dec_clear(&a->latest);
 	dec_clear(&a->cumul);
 	dec_clear(&a->period);
+	dec_clear(&a->prorated);
 	for (size_t i = 0; i < a->nops; i++)
 		free(a->ops[i].value);
 	free(a->ops);
@@ -559,11 +605,13 @@ void agg_result_init(struct agg_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	dec_init(&r->units);
+	dec_init(&r->full_units);
 }
 
 void agg_result_clear(struct agg_result *r)
 {
 	dec_clear(&r->units);
+	dec_clear(&r->full_units);
 	for (size_t i = 0; i < r->nvalues; i++)
 		dec_clear(&r->values[i]);
 	free(r->values);
@@ -591,6 +639,18 @@ static int finish(const struct agg_query *q, struct acc *a,
 		rc = weighted_total(q, a);
 	if (rc != TLY_OK)
 		return rc;
+	dec_set(&r->full_units, &a->units);
+	if (q->prorated && (a->kind == K_SUM || a->kind == K_UNIQUE)) {
+		dec_t days;
+
+		dec_init(&days);
+		dec_set_i64(&days, q->period_days > 0 ? q->period_days : 1);
+		rc = dec_div(&a->units, &a->prorated, &days, 5, DEC_CEIL);
+		dec_clear(&days);
+		if (rc != TLY_OK)
+			return rc;
+		dec_normalize(&a->units);
+	}
 	dec_set(&r->units, &a->units);
 	r->events_count = a->events;
 	r->values = a->values;	/* handed over */
@@ -618,6 +678,8 @@ int agg_run(struct store_conn *c, const struct agg_query *q,
 	dec_init(&a.latest);
 	dec_init(&a.cumul);
 	dec_init(&a.period);
+	dec_init(&a.prorated);
+	a.q = q;
 	if (a.kind != K_WEIGHTED)	/* shipped raw: no merged records */
 		rc = from_usage(c, q, from, &a);
 	if (rc == TLY_OK && a.kind == K_UNIQUE)

@@ -32,6 +32,13 @@
  * ignores the period's start (Lago: use_from_boundary = !recurring).
  * Units are then rounded by the metric's rounding_function/precision.
  *
+ * Prorated (a recurring metric's charge with prorated: true; Lago's
+ * ProratedAggregations): a value carried from before the period counts
+ * for the days billed, one added in the period for the days from its date
+ * to the period's end, both ends counted, each over the period's days;
+ * a distinct value (unique_count) for the days it was present.  The units
+ * are then .ceil(5); full_units keeps the unprorated units.
+ *
  * Filters: the caller gives the property values a charge filter accepts
  * (key -> allowed values); an event or record matches when it carries,
  * for every key, one of the values.  `exclude` lists the filters of the
@@ -61,7 +68,9 @@ struct agg_query {
 	const cJSON *group;		/* {"key": "v" | null}: one group of a
 					 * charge's pricing_group_keys (null: the
 					 * key is absent), or NULL */
-	int period_days;		/* weighted_sum: days of the full billing
+	int prorated;			/* the charge is prorated: each value
+					 * counts for the days it was there */
+	int period_days;		/* weighted_sum, prorated: days of the full
 					 * period (Lago divides by it even when the
 					 * subscription ran part of it); 0: from
 					 * from_ms to to_ms */
@@ -69,6 +78,7 @@ struct agg_query {
 
 struct agg_result {
 	dec_t units;
+	dec_t full_units;	/* prorated: the units before proration */
 	int64_t events_count;	/* weighted_sum: numeric events in the period */
 	dec_t *values;		/* per raw event, in time order (percentage) */
 	size_t nvalues;

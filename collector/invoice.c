@@ -340,6 +340,8 @@ static void slice_query(struct build *b, const struct slice *sl,
 		.rounding_precision = (int)num(sl->metric, "rounding_precision",
 					       0),
 		.period_days = p->days,
+		.prorated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+			sl->charge, "prorated")),
 	};
 }
 
@@ -362,8 +364,11 @@ static int charge_slice(struct build *b, const struct slice *sl,
 	rate_out_init(&ro);
 	rc = agg_run(b->c, &q, &r);
 	if (rc == TLY_OK) {
-		ri = (struct rate_in){&r.units, r.events_count, r.values,
-				      r.nvalues};
+		ri = (struct rate_in){.units = &r.units,
+				      .events_count = r.events_count,
+				      .values = r.values, .nvalues = r.nvalues,
+				      .full_units = q.prorated ? &r.full_units :
+							       NULL};
 		rc = rate_charge(str(sl->charge, "charge_model"), sl->props, &ri,
 				 &ro);
 	}
@@ -634,12 +639,14 @@ static int advance_fee(struct build *b, const cJSON *charge,
 	dec_init(&delta_units);
 	dec_init(&amount);
 	dec_set(&units_before, &r->units);
-	before = (struct rate_in){&units_before, r->events, r->values,
-				  r->nvalues};
+	before = (struct rate_in){.units = &units_before, .events_count = r->events,
+				  .values = r->values,
+				  .nvalues = r->nvalues};
 	rc = run_add(r, type, str(metric, "field_name"), props, &counted);
 	if (rc != TLY_OK || !counted || billed)
 		goto out;
-	after = (struct rate_in){&r->units, r->events, r->values, r->nvalues};
+	after = (struct rate_in){.units = &r->units, .events_count = r->events,
+				 .values = r->values, .nvalues = r->nvalues};
 	rc = rate_in_advance(str(charge, "charge_model"), props_of_slice,
 			     &before, &after, &amount);
 	dec_sub(&delta_units, &r->units, &units_before);

@@ -416,6 +416,7 @@ static bool volume_match(const struct range *g, const dec_t *units,
  */
 int rate_volume(const cJSON *props, const struct rate_in *in, dec_t *amount)
 {
+	const dec_t *sel = in->full_units ? in->full_units : in->units;
 	struct range g, best;
 	const cJSON *ranges, *r;
 	dec_t ceil_units;
@@ -430,12 +431,12 @@ int rate_volume(const cJSON *props, const struct rate_in *in, dec_t *amount)
 	range_init(&g);
 	range_init(&best);
 	dec_init(&ceil_units);
-	dec_round(&ceil_units, in->units, 0, DEC_CEIL);
+	dec_round(&ceil_units, sel, 0, DEC_CEIL);
 	cJSON_ArrayForEach(r, ranges) {
 		rc = range_load(r, "per_unit_amount", &g);
 		if (rc != TLY_OK)
 			goto out;
-		if (!volume_match(&g, in->units, &ceil_units))
+		if (!volume_match(&g, sel, &ceil_units))
 			continue;
 		if (found && dec_cmp(&g.from, &best.from) >= 0)
 			continue;

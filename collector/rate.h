@@ -28,6 +28,9 @@ struct rate_in {
 	 * count_agg, a 1 per event).  Other models ignore them. */
 	const dec_t *values;
 	size_t nvalues;
+	/* A prorated charge's units before proration: volume picks its
+	 * range by them (Lago's full_units_number); NULL: units. */
+	const dec_t *full_units;
 };
 
 struct rate_out {

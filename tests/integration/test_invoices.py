@@ -433,5 +433,47 @@ def pricing_group_keys_rate_each_group(t):
     assert inv["fees_amount_cents"] == 550
 
 
+@s.test
+def prorated_recurring_charges(t):
+    col = Collector(t)
+    ok(col, "POST", "/customers", {"customer": {"external_id": "p", "currency": "USD"}})
+    seats = ok(col, "POST", "/billable_metrics", {"billable_metric": {
+        "name": "Seats", "code": "seats", "aggregation_type": "sum_agg",
+        "field_name": "n", "recurring": True}})["billable_metric"]
+    users = ok(col, "POST", "/billable_metrics", {"billable_metric": {
+        "name": "Users", "code": "users", "aggregation_type": "unique_count_agg",
+        "field_name": "u", "recurring": True}})["billable_metric"]
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "P", "code": "p", "interval": "monthly", "amount_cents": 0,
+        "amount_currency": "USD", "pay_in_advance": False, "charges": [
+            {"billable_metric_id": m["lago_id"], "charge_model": "standard",
+             "prorated": True, "properties": {"amount": "30"}}
+            for m in (seats, users)]}})
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "p", "plan_code": "p", "external_id": "p-1",
+        "subscription_at": "2025-10-01T00:00:00Z"}})
+    ok(col, "POST", "/events/batch", {"events": [
+        ev("s1", "p-1", "seats", "2025-10-20T08:00:00Z", n="2"),
+        ev("s2", "p-1", "seats", "2025-11-16T08:00:00Z", n="1"),
+        ev("u1", "p-1", "users", "2025-11-01T08:00:00Z", u="ann"),
+        ev("u2", "p-1", "users", "2025-11-11T08:00:00Z", u="bob"),
+        ev("u3", "p-1", "users", "2025-11-21T08:00:00Z", u="ann",
+           operation_type="remove")]})
+    bill(col, "2025-12-01T00:00:00Z")
+    oct_, nov = invoices(col, "p")
+    # October: 2 seats from the 20th, 12 of 31 days: 0.77419... ceil(5)
+    # = 0.7742 units x $30 = $23.226 -> 2323.
+    seats_oct = fee(oct_, "seats")
+    assert (seats_oct["units"], seats_oct["amount_cents"]) == ("0.7742", 2323), seats_oct
+    # November: the 2 carried seats count in full, the 3rd from the 16th
+    # for 15 of 30 days: 2.5 units x $30 = 7500.
+    seats_nov = fee(nov, "seats")
+    assert (seats_nov["units"], seats_nov["amount_cents"]) == ("2.5", 7500), seats_nov
+    # Users: ann 1st to 20th and bob 11th to 30th, 20 days each: 40/30 =
+    # 1.33334 (ceil 5) x $30 = $40.0002 -> 4000.
+    users_nov = fee(nov, "users")
+    assert (users_nov["units"], users_nov["amount_cents"]) == ("1.33334", 4000), users_nov
+
+
 if __name__ == "__main__":
     s.main()

@@ -220,8 +220,11 @@ static void advance_at(const char *model, const char *props,
 	for (size_t k = 1; k <= x.n; k++) {
 		dec_set(&ub, &ua);
 		dec_add(&ua, &ua, &x.vals[k - 1]);
-		before = (struct rate_in){&ub, (int64_t)k - 1, x.vals, k - 1};
-		after = (struct rate_in){&ua, (int64_t)k, x.vals, k};
+		before = (struct rate_in){.units = &ub,
+					  .events_count = (int64_t)k - 1,
+					  .values = x.vals, .nvalues = k - 1};
+		after = (struct rate_in){.units = &ua, .events_count = (int64_t)k,
+					 .values = x.vals, .nvalues = k};
 		_assert_int_equal(rate_in_advance(model, x.props, &before,
 						  &after, &d),
 				  TLY_OK, file, line);
