@@ -85,6 +85,7 @@ static void input_make(struct input *x, const char *props, const char *units,
 		for (size_t i = 0; i < x->n; i++)
 			dec_add(&x->units, &x->units, &x->vals[i]);
 	}
+	x->in = (struct rate_in){0};
 	x->in.units = &x->units;
 	x->in.events_count = count < 0 ? (int64_t)x->n : count;
 	x->in.values = x->vals;
@@ -861,7 +862,7 @@ static void test_dispatch_bad(void **state)
 {
 	struct input x;
 	struct rate_out out;
-	struct rate_in in;
+	struct rate_in in = {0};
 
 	(void)state;
 	EINVAL("dynamic", "{'amount':'1'}", "1");
