@@ -173,4 +173,15 @@ void api_events_batch(struct api_ctx *x);
 void api_events_get(struct api_ctx *x);
 void api_late_list(struct api_ctx *x);	/* api_late.c: /v1/late_usage */
 
+/* api_coupons.c: /coupons[/:code], /applied_coupons,
+ * /customers/:external_id/applied_coupons/:id */
+void api_coupons_create(struct api_ctx *x);
+void api_coupons_update(struct api_ctx *x);
+void api_coupons_get(struct api_ctx *x);
+void api_coupons_list(struct api_ctx *x);
+void api_coupons_delete(struct api_ctx *x);
+void api_applied_coupons_create(struct api_ctx *x);
+void api_applied_coupons_list(struct api_ctx *x);
+void api_applied_coupons_delete(struct api_ctx *x);	/* terminate */
+
 #endif

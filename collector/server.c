@@ -48,6 +48,14 @@ API(api_invoices_finalize);
 API(api_invoices_refresh);
 API(api_usage_current);
 API(api_late_list);
+API(api_coupons_create);
+API(api_coupons_update);
+API(api_coupons_get);
+API(api_coupons_list);
+API(api_coupons_delete);
+API(api_applied_coupons_create);
+API(api_applied_coupons_list);
+API(api_applied_coupons_delete);
 
 #define R(m, p, name) {m, p, api_entry, &name##_r}
 
@@ -148,6 +156,15 @@ static const struct httpd_route routes[] = {
 	R("GET", "/api/v1/invoices/:id", api_invoices_get),
 	R("PUT", "/api/v1/invoices/:id/finalize", api_invoices_finalize),
 	R("POST", "/api/v1/invoices/:id/refresh", api_invoices_refresh),
+	R("POST", "/api/v1/coupons", api_coupons_create),
+	R("GET", "/api/v1/coupons", api_coupons_list),
+	R("GET", "/api/v1/coupons/:code", api_coupons_get),
+	R("PUT", "/api/v1/coupons/:code", api_coupons_update),
+	R("DELETE", "/api/v1/coupons/:code", api_coupons_delete),
+	R("POST", "/api/v1/applied_coupons", api_applied_coupons_create),
+	R("GET", "/api/v1/applied_coupons", api_applied_coupons_list),
+	R("DELETE", "/api/v1/customers/:id/applied_coupons/:id",
+	  api_applied_coupons_delete),
 };
 
 /* Read a whole PEM file; NULL (logged) when it cannot be read. */

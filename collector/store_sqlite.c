@@ -147,6 +147,51 @@ static const char *const sq_migrations[] = {
 	"  updated_at INTEGER NOT NULL);"
 	"CREATE INDEX subscriptions_by_ext ON subscriptions"
 	"  (external_id, status);"
+	/* Coupons (api_coupons.c): the doc holds Lago's attributes and the
+	 * targets' lago_ids; status is active|terminated (expired); a
+	 * delete is soft.  Applied coupons keep their terms and state in
+	 * columns (coupon.c counts them down); seq orders them as made.
+	 * coupon_credits are the coupons' credits on invoices. */
+	"CREATE TABLE coupons ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  code TEXT,"
+	"  status TEXT NOT NULL,"
+	"  expiration TEXT NOT NULL,"		/* no_expiration|time_limit */
+	"  expiration_at INTEGER,"
+	"  doc TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  terminated_at INTEGER,"
+	"  deleted_at INTEGER);"
+	"CREATE UNIQUE INDEX coupons_live ON coupons (code)"
+	"  WHERE deleted_at IS NULL;"
+	"CREATE TABLE applied_coupons ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL UNIQUE,"
+	"  coupon_id TEXT NOT NULL REFERENCES coupons (lago_id),"
+	"  customer_id TEXT NOT NULL REFERENCES customers (lago_id),"
+	"  status TEXT NOT NULL,"		/* active|terminated */
+	"  amount_cents INTEGER,"
+	"  amount_currency TEXT,"
+	"  amount_cents_remaining INTEGER,"	/* fixed once only */
+	"  percentage_rate TEXT,"
+	"  frequency TEXT NOT NULL,"		/* once|recurring|forever */
+	"  frequency_duration INTEGER,"
+	"  frequency_duration_remaining INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  terminated_at INTEGER);"
+	"CREATE INDEX applied_coupons_by_customer ON applied_coupons"
+	"  (customer_id, status, seq);"
+	"CREATE INDEX applied_coupons_by_coupon ON applied_coupons"
+	"  (coupon_id, status);"
+	"CREATE TABLE coupon_credits ("
+	"  lago_id TEXT PRIMARY KEY,"
+	"  applied_coupon_id TEXT NOT NULL"
+	"    REFERENCES applied_coupons (lago_id),"
+	"  invoice_id TEXT NOT NULL,"
+	"  amount_cents INTEGER NOT NULL,"
+	"  amount_currency TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (applied_coupon_id, invoice_id));"
 	/* Invoices: one per (subscription, period start, kind); the doc
 	 * holds the fees and totals; numbers are given at finalization. */
 	"CREATE TABLE invoices ("
