@@ -148,7 +148,10 @@ static cJSON *invoice_json(struct store_stmt *q)
 	cJSON_AddItemToObject(o, "customer", customer_part(q, cdoc));
 	cJSON_AddItemToObject(o, "subscriptions", subscription_part(q));
 	copy(o, doc, "fees");
-	cJSON_AddArrayToObject(o, "credits");
+	if (cJSON_GetObjectItemCaseSensitive(doc, "credits"))
+		copy(o, doc, "credits");
+	else
+		cJSON_AddArrayToObject(o, "credits");
 	copy(o, doc, "applied_taxes");
 out:
 	cJSON_Delete(doc);

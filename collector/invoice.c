@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agg.h"
+#include "coupon.h"
 #include "currency.h"
 #include "dec.h"
 #include "err.h"
@@ -30,7 +31,12 @@ struct build {
 	const char *currency;
 	cJSON *fees;
 	int64_t fees_cents;
-	dec_t tax_base[MAX_TAXES];	/* per tax: sum of fee cents x rate */
+	struct coupon_fee *cf;		/* per fee: cents, plan, metric, coupons */
+	cJSON **fobj;			/* the fee objects, in the same order */
+	size_t nfees, capfees;
+	int64_t coupons_cents;
+	cJSON *credits;			/* the coupons' credits, when final */
+	dec_t tax_base[MAX_TAXES];	/* per tax: sum of fee e5 x rate */
 	dec_t tax_rate[MAX_TAXES];
 	const cJSON *tax[MAX_TAXES];
 	int ntax;
@@ -102,29 +108,77 @@ static int taxes_setup(struct build *b)
 	return TLY_OK;
 }
 
-/* A fee's tax: cents x sum of rates / 100, rounded (display per fee). */
-static int64_t fee_taxes(struct build *b, int64_t cents, dec_t *sum_rates)
+/*
+ * A fee's tax on base_e5 (its amount less its coupons, in 1/100000
+ * cent): the fee's own line is rounded on its own; each tax's base for
+ * the invoice is summed unrounded (Lago's Invoices::ApplyTaxesService).
+ */
+static int64_t fee_taxes(struct build *b, int64_t base_e5, dec_t *sum_rates)
 {
-	dec_t t, hundred;
+	dec_t t, den;
 	int64_t out = 0;
 
 	dec_init(&t);
-	dec_init(&hundred);
+	dec_init(&den);
 	dec_set_zero(sum_rates);
 	for (int i = 0; i < b->ntax; i++) {
 		dec_add(sum_rates, sum_rates, &b->tax_rate[i]);
-		dec_set_i64(&t, cents);
+		dec_set_i64(&t, base_e5);
 		dec_mul(&t, &t, &b->tax_rate[i]);
 		dec_add(&b->tax_base[i], &b->tax_base[i], &t);
 	}
-	dec_set_i64(&t, cents);
+	dec_set_i64(&t, base_e5);
 	dec_mul(&t, &t, sum_rates);
-	dec_set_i64(&hundred, 100);
-	if (dec_div(&t, &t, &hundred, 0, DEC_HALF_UP) == TLY_OK)
+	dec_set_i64(&den, 100LL * COUPON_E5);
+	if (dec_div(&t, &t, &den, 0, DEC_HALF_UP) == TLY_OK)
 		dec_to_i64(&t, &out);
 	dec_clear(&t);
-	dec_clear(&hundred);
+	dec_clear(&den);
 	return out;
+}
+
+/* Keep a fee (its object and what coupons need) in the build's lists. */
+static int keep_fee(struct build *b, cJSON *f, int64_t cents,
+		    const char *metric_id)
+{
+	if (b->nfees == b->capfees) {
+		size_t cap = b->capfees ? 2 * b->capfees : 16;
+		struct coupon_fee *cf = realloc(b->cf, cap * sizeof(*cf));
+		cJSON **fo;
+
+		if (!cf)
+			return TLY_ENOMEM;
+		b->cf = cf;
+		fo = realloc(b->fobj, cap * sizeof(*fo));
+		if (!fo)
+			return TLY_ENOMEM;
+		b->fobj = fo;
+		b->capfees = cap;
+	}
+	b->cf[b->nfees] = (struct coupon_fee){cents, b->in->plan_id, metric_id,
+					      0};
+	b->fobj[b->nfees++] = f;
+	return TLY_OK;
+}
+
+/* Every fee's tax lines, once the coupons have taken their shares. */
+static void all_fee_taxes(struct build *b)
+{
+	dec_t sum_rates;
+
+	dec_init(&sum_rates);
+	for (size_t i = 0; i < b->nfees; i++) {
+		const struct coupon_fee *cf = &b->cf[i];
+		int64_t taxes = fee_taxes(b, cf->amount_cents * COUPON_E5 -
+					  cf->coupons_e5, &sum_rates);
+
+		cJSON_AddNumberToObject(b->fobj[i], "taxes_amount_cents",
+					(double)taxes);
+		put_dec(b->fobj[i], "taxes_rate", &sum_rates);
+		cJSON_AddNumberToObject(b->fobj[i], "total_amount_cents",
+					(double)(cf->amount_cents + taxes));
+	}
+	dec_clear(&sum_rates);
 }
 
 /* ---- Fees -------------------------------------------------------------- */
@@ -139,19 +193,19 @@ struct fee_in {
 	int64_t from_ms, to_ms;
 	int64_t cents;			/* out: the fee's amount_cents */
 	int in_advance;			/* a pay-in-advance charge's fee */
+	const char *metric_id;		/* a charge fee's metric (coupons) */
 };
 
 /* Round to cents once, add the taxes' bases, append Lago's fee object. */
 static int add_fee(struct build *b, struct fee_in *fi)
 {
 	cJSON *f = cJSON_CreateObject();
-	int64_t cents = 0, taxes;
-	dec_t zero, sum_rates;
+	int64_t cents = 0;
+	dec_t zero;
 	char id[UTIL_UUID_LEN];
 	int rc = TLY_ENOMEM;
 
 	dec_init(&zero);
-	dec_init(&sum_rates);
 	if (!f || util_uuid(id) != TLY_OK)
 		goto out;
 	/* Lago: a negative amount is billed as 0. */
@@ -160,7 +214,6 @@ static int add_fee(struct build *b, struct fee_in *fi)
 		if (rc != TLY_OK)
 			goto out;
 	}
-	taxes = fee_taxes(b, cents, &sum_rates);
 	b->fees_cents += cents;
 	fi->cents = cents;
 	cJSON_AddStringToObject(f, "lago_id", id);
@@ -175,11 +228,8 @@ static int add_fee(struct build *b, struct fee_in *fi)
 	put_dec(f, "precise_amount", dec_sgn(fi->amount) > 0 ? fi->amount :
 		&zero);
 	cJSON_AddStringToObject(f, "amount_currency", b->currency);
-	cJSON_AddNumberToObject(f, "taxes_amount_cents", (double)taxes);
-	put_dec(f, "taxes_rate", &sum_rates);
 	put_dec(f, "units", fi->units);
 	put_dec(f, "precise_unit_amount", fi->unit_amount);
-	cJSON_AddNumberToObject(f, "total_amount_cents", (double)(cents + taxes));
 	cJSON_AddStringToObject(f, "total_amount_currency", b->currency);
 	cJSON_AddNumberToObject(f, "events_count", (double)fi->events);
 	cJSON_AddBoolToObject(f, "pay_in_advance", fi->in_advance);
@@ -189,14 +239,15 @@ static int add_fee(struct build *b, struct fee_in *fi)
 	cJSON_AddItemToObject(f, "item", fi->item);
 	fi->item = NULL;
 	rc = cJSON_AddItemToArray(b->fees, f) ? TLY_OK : TLY_ENOMEM;
-	if (rc == TLY_OK)
-		f = NULL;
+	if (rc == TLY_OK) {
+		rc = keep_fee(b, f, cents, fi->charge_id ? fi->metric_id : NULL);
+		f = NULL;	/* b->fees owns it now */
+	}
 out:
 	cJSON_Delete(fi->item);
 	fi->item = NULL;
 	cJSON_Delete(f);
 	dec_clear(&zero);
-	dec_clear(&sum_rates);
 	return rc;
 }
 
@@ -249,7 +300,8 @@ static int subscription_fee(struct build *b)
 		fi = (struct fee_in){
 			item("subscription", str(plan, "code"), str(plan, "name"),
 			     b->in->sub_lago_id, NULL), NULL,
-			&amount, &one, &amount, 0, p->from_ms, p->to_ms, 0, 0};
+			&amount, &one, &amount, 0, p->from_ms, p->to_ms, 0, 0,
+			NULL};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
 	}
 	dec_clear(&amount);
@@ -285,7 +337,7 @@ static int true_up(struct build *b, cJSON *it, int64_t min_cents,
 		dec_from_minor(&t, want_cents - billed_cents, b->exp);
 		dec_set_i64(&one, 1);
 		fi = (struct fee_in){it, NULL, &t, &one, &t, 0, from_ms, to_ms, 0,
-				     0};
+				     0, NULL};
 		it = NULL;
 		rc = add_fee(b, &fi);
 	}
@@ -382,7 +434,8 @@ static int charge_slice(struct build *b, const struct slice *sl,
 					      cJSON_CreateObject());
 		fi = (struct fee_in){it, str(sl->charge, "lago_id"),
 			&ro.amount, &r.units, &ro.unit_amount, r.events_count,
-			p->charges_from_ms, p->charges_to_ms, 0, 0};
+			p->charges_from_ms, p->charges_to_ms, 0, 0,
+			str(sl->charge, "lago_billable_metric_id")};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
 		*billed += fi.cents;
 	}
@@ -654,7 +707,7 @@ static int advance_fee(struct build *b, const cJSON *charge,
 		item("charge", str(metric, "code"), str(metric, "name"),
 		     str(charge, "lago_billable_metric_id"), NULL),
 		str(charge, "lago_id"), &amount, &delta_units, &amount, 1, ts_ms,
-		ts_ms, 0, 1};
+		ts_ms, 0, 1, str(charge, "lago_billable_metric_id")};
 	if (rc == TLY_OK)
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
 	else
@@ -753,14 +806,15 @@ static int commitment(struct build *b)
 static int totals(struct build *b, cJSON *inv)
 {
 	cJSON *applied = cJSON_AddArrayToObject(inv, "applied_taxes");
-	int64_t taxes = 0;
+	int64_t taxes = 0, sub;
 	dec_t t, hundred;
 
 	if (!applied)
 		return TLY_ENOMEM;
+	all_fee_taxes(b);
 	dec_init(&t);
 	dec_init(&hundred);
-	dec_set_i64(&hundred, 100);
+	dec_set_i64(&hundred, 100LL * COUPON_E5);
 	for (int i = 0; i < b->ntax; i++) {
 		cJSON *a = cJSON_CreateObject();
 		int64_t cents = 0;
@@ -776,45 +830,110 @@ static int totals(struct build *b, cJSON *inv)
 		cJSON_AddNumberToObject(a, "amount_cents", (double)cents);
 		cJSON_AddStringToObject(a, "amount_currency", b->currency);
 		cJSON_AddNumberToObject(a, "fees_amount_cents",
-					(double)b->fees_cents);
+					(double)(b->fees_cents - b->coupons_cents));
 		cJSON_AddItemToArray(applied, a);
 	}
 	dec_clear(&t);
 	dec_clear(&hundred);
+	/* Lago: fees - coupons, then taxes, then the total. */
+	sub = b->fees_cents - b->coupons_cents;
 	cJSON_AddStringToObject(inv, "currency", b->currency);
 	cJSON_AddNumberToObject(inv, "fees_amount_cents", (double)b->fees_cents);
-	cJSON_AddNumberToObject(inv, "coupons_amount_cents", 0);
+	cJSON_AddNumberToObject(inv, "coupons_amount_cents",
+				(double)b->coupons_cents);
 	cJSON_AddNumberToObject(inv, "credit_notes_amount_cents", 0);
 	cJSON_AddNumberToObject(inv, "sub_total_excluding_taxes_amount_cents",
-				(double)b->fees_cents);
+				(double)sub);
 	cJSON_AddNumberToObject(inv, "taxes_amount_cents", (double)taxes);
 	cJSON_AddNumberToObject(inv, "sub_total_including_taxes_amount_cents",
-				(double)(b->fees_cents + taxes));
+				(double)(sub + taxes));
 	cJSON_AddNumberToObject(inv, "prepaid_credit_amount_cents", 0);
 	cJSON_AddNumberToObject(inv, "progressive_billing_credit_amount_cents",
 				0);
 	cJSON_AddNumberToObject(inv, "total_amount_cents",
-				(double)(b->fees_cents + taxes));
+				(double)(sub + taxes));
+	return TLY_OK;
+}
+
+/*
+ * Coupons, finalizing only: the customer's active ones take their credits
+ * from the fees (each fee's share in cf[].coupons_e5) and are used up in
+ * this transaction; the credits go into the invoice.
+ */
+static int coupons(struct build *b)
+{
+	struct coupon_list l = {0};
+	int rc;
+
+	if (!b->in->final || !b->in->customer_id || b->fees_cents <= 0)
+		return TLY_OK;
+	rc = coupon_load_active(b->c, b->in->customer_id, &l);
+	if (rc == TLY_OK)
+		rc = coupon_apply(&l, b->currency, b->fees_cents, b->cf, b->nfees,
+				  &b->coupons_cents);
+	if (rc == TLY_OK && l.n > 0) {
+		b->credits = cJSON_CreateArray();
+		rc = b->credits ? coupon_credits_json(&l, b->in->invoice_id,
+			b->fees_cents - b->coupons_cents > 0 ? "pending" :
+			"succeeded", b->credits) : TLY_ENOMEM;
+	}
+	if (rc == TLY_OK && l.n > 0)
+		rc = coupon_commit(b->c, &l, b->in->invoice_id);
+	coupon_list_free(&l);
+	return rc;
+}
+
+static void build_init(struct build *b, struct store_conn *c,
+		       const struct inv_input *in)
+{
+	memset(b, 0, sizeof(*b));
+	b->c = c;
+	b->in = in;
+	for (int i = 0; i < MAX_TAXES; i++) {
+		dec_init(&b->tax_base[i]);
+		dec_init(&b->tax_rate[i]);
+	}
+	b->currency = str(in->plan, "amount_currency");
+	b->exp = currency_exponent(b->currency);
+	b->fees = cJSON_CreateArray();
+}
+
+static void build_clear(struct build *b)
+{
+	cJSON_Delete(b->fees);
+	cJSON_Delete(b->credits);
+	free(b->cf);
+	free(b->fobj);
+	for (int i = 0; i < MAX_TAXES; i++) {
+		dec_clear(&b->tax_base[i]);
+		dec_clear(&b->tax_rate[i]);
+	}
+}
+
+/* Hand the fees (and credits) over to inv; NULL-safe on failure. */
+static int attach(struct build *b, cJSON *inv)
+{
+	if (!cJSON_AddItemToObject(inv, "fees", b->fees))
+		return TLY_ENOMEM;
+	b->fees = NULL;
+	if (b->credits) {
+		if (!cJSON_AddItemToObject(inv, "credits", b->credits))
+			return TLY_ENOMEM;
+		b->credits = NULL;
+	}
 	return TLY_OK;
 }
 
 int inv_build(struct store_conn *c, const struct inv_input *in, cJSON **out)
 {
-	struct build b = {.c = c, .in = in};
+	struct build b;
 	cJSON *inv = cJSON_CreateObject();
-	int rc = TLY_ENOMEM;
+	int rc;
 
 	*out = NULL;
-	for (int i = 0; i < MAX_TAXES; i++) {
-		dec_init(&b.tax_base[i]);
-		dec_init(&b.tax_rate[i]);
-	}
-	b.currency = str(in->plan, "amount_currency");
-	b.exp = currency_exponent(b.currency);
-	b.fees = cJSON_CreateArray();
-	if (!inv || !b.fees)
-		goto out;
-	rc = b.exp < 0 ? TLY_EINVAL : taxes_setup(&b);
+	build_init(&b, c, in);
+	rc = !inv || !b.fees ? TLY_ENOMEM : b.exp < 0 ? TLY_EINVAL :
+	     taxes_setup(&b);
 	if (rc == TLY_OK && in->p.bill_subscription)
 		rc = subscription_fee(&b);
 	if (rc == TLY_OK && in->p.bill_charges)
@@ -822,41 +941,32 @@ int inv_build(struct store_conn *c, const struct inv_input *in, cJSON **out)
 	if (rc == TLY_OK && in->p.bill_subscription && in->p.bill_charges)
 		rc = commitment(&b);
 	if (rc == TLY_OK)
+		rc = coupons(&b);
+	if (rc == TLY_OK)
 		rc = totals(&b, inv);
-	if (rc == TLY_OK && cJSON_AddItemToObject(inv, "fees", b.fees)) {
-		b.fees = NULL;
+	if (rc == TLY_OK)
+		rc = attach(&b, inv);
+	if (rc == TLY_OK) {
 		*out = inv;
 		inv = NULL;
 	}
-out:
-	cJSON_Delete(b.fees);
 	cJSON_Delete(inv);
-	for (int i = 0; i < MAX_TAXES; i++) {
-		dec_clear(&b.tax_base[i]);
-		dec_clear(&b.tax_rate[i]);
-	}
-	return rc == TLY_OK && !*out ? TLY_ENOMEM : rc;
+	build_clear(&b);
+	return rc;
 }
 
 int inv_build_advance(struct store_conn *c, const struct inv_input *in,
 		      int64_t upto_ms, cJSON **out, cJSON **events)
 {
-	struct build b = {.c = c, .in = in};
+	struct build b;
 	cJSON *inv = cJSON_CreateObject(), *ids = cJSON_CreateArray();
 	const cJSON *ch;
-	int rc = TLY_ENOMEM;
+	int rc;
 
 	*out = *events = NULL;
-	for (int i = 0; i < MAX_TAXES; i++) {
-		dec_init(&b.tax_base[i]);
-		dec_init(&b.tax_rate[i]);
-	}
-	b.currency = str(in->plan, "amount_currency");
-	b.exp = currency_exponent(b.currency);
-	b.fees = cJSON_CreateArray();
-	if (!inv || !ids || !b.fees)
-		goto out;
-	rc = b.exp < 0 ? TLY_EINVAL : taxes_setup(&b);
+	build_init(&b, c, in);
+	rc = !inv || !ids || !b.fees ? TLY_ENOMEM : b.exp < 0 ? TLY_EINVAL :
+	     taxes_setup(&b);
 	cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(in->plan,
 								"charges"))
 		if (rc == TLY_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
@@ -864,20 +974,15 @@ int inv_build_advance(struct store_conn *c, const struct inv_input *in,
 			rc = advance_charge(&b, ch, upto_ms, ids);
 	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0)
 		rc = totals(&b, inv);
-	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0 &&
-	    cJSON_AddItemToObject(inv, "fees", b.fees)) {
-		b.fees = NULL;
+	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0)
+		rc = attach(&b, inv);
+	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0) {
 		*out = inv;
 		*events = ids;
 		inv = ids = NULL;
 	}
-out:
-	cJSON_Delete(b.fees);
 	cJSON_Delete(inv);
 	cJSON_Delete(ids);
-	for (int i = 0; i < MAX_TAXES; i++) {
-		dec_clear(&b.tax_base[i]);
-		dec_clear(&b.tax_rate[i]);
-	}
+	build_clear(&b);
 	return rc;
 }

@@ -13,7 +13,10 @@
  * precise_amount; an invoice's tax is computed per tax from the sum of
  * the fees' unrounded taxable amounts and rounded once.
  *
- * inv_build only computes; inv_bill (invoice_store.c) decides which
+ * Coupons (coupon.c) apply only when an invoice is finalized, before
+ * taxes: each fee is taxed on its amount less its share of the coupons.
+ *
+ * inv_build only computes (but for using up coupons when final); inv_bill (invoice_store.c) decides which
  * periods are due, stores invoices idempotently and numbers them.
  */
 #ifndef TALLY_INVOICE_H
@@ -43,6 +46,12 @@ struct inv_input {
 	const char *sub_lago_id;
 	const char *sub_external_id;
 	struct inv_period p;
+	const char *plan_id;		/* the plan's lago_id (coupon limits) */
+	const char *customer_id;	/* the customer's lago_id (coupons) */
+	const char *invoice_id;		/* the invoice being finalized */
+	int final;			/* finalizing: apply the customer's
+					 * coupons and use them up (coupon.h);
+					 * drafts and usage never do */
 };
 
 /*

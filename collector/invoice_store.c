@@ -26,6 +26,7 @@
 /* A subscription as billing needs it. */
 struct bsub {
 	char lago_id[UTIL_UUID_LEN], customer_id[UTIL_UUID_LEN];
+	char plan_id[UTIL_UUID_LEN];
 	char *external_id;
 	int anniversary;
 	int64_t started_ms, end_ms;	/* end: terminated_at or INT64_MAX */
@@ -60,7 +61,8 @@ static int load_subs(struct store_conn *c, struct bsub **out, size_t *n)
 		"SELECT s.lago_id, s.external_id, s.customer_id, s.billing_time,"
 		" s.started_at, s.terminated_at, p.doc, cu.doc, "
 		"s.previous_id IS NOT NULL, EXISTS (SELECT 1 FROM subscriptions n "
-		"WHERE n.previous_id = s.lago_id AND n.status <> 'canceled') "
+		"WHERE n.previous_id = s.lago_id AND n.status <> 'canceled'), "
+		"s.plan_id "
 		"FROM subscriptions s JOIN plans p ON p.lago_id = s.plan_id "
 		"JOIN customers cu ON cu.lago_id = s.customer_id "
 		"WHERE s.started_at IS NOT NULL "
@@ -95,6 +97,8 @@ static int load_subs(struct store_conn *c, struct bsub **out, size_t *n)
 		s->customer = cJSON_Parse(store_col_text(st, 7));
 		s->has_prev = (int)store_col_i64(st, 8);
 		s->has_next = (int)store_col_i64(st, 9);
+		snprintf(s->plan_id, sizeof(s->plan_id), "%s",
+			 store_col_text(st, 10));
 		if (!s->external_id || !s->plan || !s->customer)
 			rc = TLY_ENOMEM;
 	}
@@ -203,7 +207,7 @@ static int assign_number(struct store_conn *c, const char *lago_id,
 static int insert_invoice(struct store_conn *c, const struct bsub *s,
 			  const char *kind, const struct inv_period *p,
 			  cJSON *inv, int64_t issuing_ms, int64_t now,
-			  int finalize, char id[UTIL_UUID_LEN])
+			  int finalize, const char *id)
 {
 	static const char *const sql =
 		"INSERT INTO invoices (lago_id, subscription_id, customer_id, "
@@ -216,8 +220,6 @@ static int insert_invoice(struct store_conn *c, const struct bsub *s,
 	char *text;
 	int rc;
 
-	if (util_uuid(id) != TLY_OK)
-		return TLY_EIO;
 	text = cJSON_PrintUnformatted(inv);
 	if (!text)
 		return TLY_ENOMEM;
@@ -287,14 +289,17 @@ static int bill_one(struct store_conn *c, const struct bsub *s,
 		    const cJSON *taxes, const struct inv_bill_opts *o,
 		    int *made)
 {
-	struct inv_input in = {s->plan, s->customer, taxes, s->lago_id,
-			       s->external_id, *p};
 	char id[UTIL_UUID_LEN];
+	struct inv_input in = {s->plan, s->customer, taxes, s->lago_id,
+			       s->external_id, *p, s->plan_id, s->customer_id,
+			       id, o->grace_ms == 0};
 	cJSON *inv = NULL;
 	int rc, seen = already_billed(c, s->lago_id, p->from_ms, kind);
 
 	if (seen != 0)
 		return seen < 0 ? TLY_EDB : TLY_OK;
+	if (util_uuid(id) != TLY_OK)
+		return TLY_EIO;
 	rc = inv_build(c, &in, &inv);
 	if (rc == TLY_OK)
 		rc = insert_invoice(c, s, kind, p, inv, issuing_ms, o->now_ms,
@@ -316,18 +321,22 @@ static int bill_advance(struct store_conn *c, const struct bsub *s,
 {
 	static const char *const mark =
 		"INSERT INTO advance_billed (event_id, invoice_id) VALUES (?, ?)";
-	struct inv_input in = {s->plan, s->customer, taxes, s->lago_id,
-			       s->external_id, *p};
 	char id[UTIL_UUID_LEN], kind[48];
+	struct inv_input in = {s->plan, s->customer, taxes, s->lago_id,
+			       s->external_id, *p, s->plan_id, s->customer_id,
+			       id, 0};
 	cJSON *inv = NULL, *events = NULL, *e;
 	struct store_stmt *st = NULL;
 	int rc = inv_build_advance(c, &in, o->at_ms, &inv, &events);
 
 	if (rc != TLY_OK || !inv)
 		return rc;
+	if (util_uuid(id) != TLY_OK)
+		rc = TLY_EIO;
 	snprintf(kind, sizeof(kind), "advance:%lld", (long long)o->at_ms);
-	rc = insert_invoice(c, s, kind, p, inv, o->at_ms, o->now_ms,
-			    o->grace_ms == 0, id);
+	if (rc == TLY_OK)
+		rc = insert_invoice(c, s, kind, p, inv, o->at_ms, o->now_ms,
+				    o->grace_ms == 0, id);
 	cJSON_ArrayForEach(e, events) {
 		if (rc == TLY_OK)
 			rc = store_prepare(c, mark, &st);
@@ -426,14 +435,15 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 static const char *const sql_draft =
 	"SELECT i.from_ms, i.to_ms, i.charges_from_ms, i.charges_to_ms, "
 	"i.period_days, i.fee_days, i.bill_subscription, i.bill_charges, "
-	"s.lago_id, s.external_id, p.doc, cu.doc, i.status "
+	"s.lago_id, s.external_id, p.doc, cu.doc, i.status, s.plan_id, "
+	"s.customer_id "
 	"FROM invoices i JOIN subscriptions s ON s.lago_id = i.subscription_id "
 	"JOIN plans p ON p.lago_id = s.plan_id "
 	"JOIN customers cu ON cu.lago_id = s.customer_id WHERE i.lago_id = ?";
 
 /* Rebuild a draft's fees and totals from the usage held now. */
 static int rebuild(struct store_conn *c, struct store_stmt *q,
-		   const char *lago_id, int64_t now_ms)
+		   const char *lago_id, int64_t now_ms, int final)
 {
 	static const char *const upd =
 		"UPDATE invoices SET doc = ?, total_amount_cents = ?, "
@@ -451,7 +461,9 @@ static int rebuild(struct store_conn *c, struct store_stmt *q,
 				{store_col_i64(q, 0), store_col_i64(q, 1),
 				 store_col_i64(q, 2), store_col_i64(q, 3),
 				 (int)store_col_i64(q, 4), (int)store_col_i64(q, 5),
-				 (int)store_col_i64(q, 6), (int)store_col_i64(q, 7)}};
+				 (int)store_col_i64(q, 6), (int)store_col_i64(q, 7)},
+				store_col_text(q, 13), store_col_text(q, 14), lago_id,
+				final};
 	if (rc == TLY_OK)
 		rc = inv_build(c, &in, &inv);
 	if (rc == TLY_OK)
@@ -476,7 +488,9 @@ static int rebuild(struct store_conn *c, struct store_stmt *q,
 	return rc;
 }
 
-int inv_refresh(struct store_conn *c, const char *lago_id, int64_t now_ms)
+/* Rebuild a draft; final: with its coupons, just before it is numbered. */
+static int refresh(struct store_conn *c, const char *lago_id, int64_t now_ms,
+		   int final)
 {
 	struct store_stmt *q = NULL;
 	int rc = store_prepare(c, sql_draft, &q), step = STORE_DONE;
@@ -490,14 +504,19 @@ int inv_refresh(struct store_conn *c, const char *lago_id, int64_t now_ms)
 	else if (strcmp(store_col_text(q, 12), "draft") != 0)
 		rc = TLY_EFORBID;	/* finalized invoices never change */
 	else
-		rc = rebuild(c, q, lago_id, now_ms);
+		rc = rebuild(c, q, lago_id, now_ms, final);
 	store_reset(q);
 	return rc;
 }
 
+int inv_refresh(struct store_conn *c, const char *lago_id, int64_t now_ms)
+{
+	return refresh(c, lago_id, now_ms, 0);
+}
+
 int inv_finalize(struct store_conn *c, const char *lago_id, int64_t now_ms)
 {
-	int rc = inv_refresh(c, lago_id, now_ms);
+	int rc = refresh(c, lago_id, now_ms, 1);
 
 	if (rc == TLY_EFORBID)
 		return TLY_OK;		/* final already: nothing to do */
@@ -524,9 +543,7 @@ static int finalize_due(struct store_conn *c, const struct inv_bill_opts *o,
 		snprintf(ids[n++], UTIL_UUID_LEN, "%s", store_col_text(st, 0));
 	store_reset(st);
 	for (int i = 0; rc == TLY_OK && i < n; i++) {
-		rc = inv_refresh(c, ids[i], o->now_ms);
-		if (rc == TLY_OK)
-			rc = assign_number(c, ids[i], o->now_ms);
+		rc = inv_finalize(c, ids[i], o->now_ms);
 		*finalized += rc == TLY_OK;
 	}
 	return rc;

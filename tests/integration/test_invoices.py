@@ -475,5 +475,44 @@ def prorated_recurring_charges(t):
     assert (users_nov["units"], users_nov["amount_cents"]) == ("1.33334", 4000), users_nov
 
 
+@s.test
+def coupons_before_taxes(t):
+    col = Collector(t)
+    ok(col, "POST", "/taxes", {"tax": {"name": "VAT", "code": "vat20", "rate": "20",
+                                       "applied_to_organization": True}})
+    ok(col, "POST", "/customers", {"customer": {"external_id": "c", "currency": "USD"}})
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "C", "code": "c", "interval": "monthly", "amount_cents": 10000,
+        "amount_currency": "USD", "pay_in_advance": False, "charges": []}})
+    ok(col, "POST", "/coupons", {"coupon": {
+        "name": "Ten off", "code": "ten", "coupon_type": "fixed_amount",
+        "amount_cents": 1000, "amount_currency": "USD", "frequency": "once",
+        "expiration": "no_expiration"}})
+    ok(col, "POST", "/coupons", {"coupon": {
+        "name": "Tenth", "code": "tenth", "coupon_type": "percentage",
+        "percentage_rate": "10", "frequency": "recurring", "frequency_duration": 2,
+        "expiration": "no_expiration"}})
+    for code in ("ten", "tenth"):
+        ok(col, "POST", "/applied_coupons", {"applied_coupon": {
+            "external_customer_id": "c", "coupon_code": code}})
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "c", "plan_code": "c", "external_id": "c-1",
+        "subscription_at": "2025-11-01T00:00:00Z"}})
+    for at in ("2025-12-01", "2026-01-01", "2026-02-01"):
+        bill(col, at + "T00:00:00Z")
+    nov, dec, jan = invoices(col, "c")
+    # November: $10 off first (the older coupon), then 10% of the $90
+    # left: coupons 1900; VAT 20% on 8100 = 1620; total 9720.
+    assert (nov["coupons_amount_cents"], nov["sub_total_excluding_taxes_amount_cents"],
+            nov["taxes_amount_cents"], nov["total_amount_cents"]) == \
+        (1900, 8100, 1620, 9720), nov
+    assert sorted((c["item"]["code"], c["amount_cents"]) for c in nov["credits"]) == \
+        [("ten", 1000), ("tenth", 900)], nov["credits"]
+    # December: the once coupon is used up; 10% of 10000 for the 2nd time.
+    assert (dec["coupons_amount_cents"], dec["total_amount_cents"]) == (1000, 10800), dec
+    # January: both are done.
+    assert (jan["coupons_amount_cents"], jan["total_amount_cents"]) == (0, 12000), jan
+
+
 if __name__ == "__main__":
     s.main()
