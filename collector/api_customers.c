@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "coupon.h"
 #include "country.h"
 #include "currency.h"
 #include "err.h"
@@ -824,6 +825,9 @@ void api_customers_delete(struct api_ctx *x)
 	}
 	if (rc == TLY_OK)
 		rc = api_subscriptions_end_customer(x, lago_id);
+	/* Lago terminates a deleted customer's applied coupons. */
+	if (rc == TLY_OK)
+		rc = coupon_end_customer(x->c, lago_id);
 	if (rc == TLY_OK)
 		rc = store_commit(x->c);
 	if (rc != TLY_OK) {

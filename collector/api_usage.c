@@ -214,7 +214,7 @@ static int current(struct api_ctx *x, struct store_stmt *q, int taxes_on,
 		struct inv_input in = {plan, cust, taxes, store_col_text(q, 0),
 				       store_col_text(q, 1),
 				       {from, pp.to_ms, from, pp.to_ms, pp.days,
-					0, 0, 1}, NULL, NULL, NULL, 0};
+					0, 0, 1, 0, 0}, NULL, NULL, NULL, 0};
 
 		rc = inv_build(x->c, &in, &inv);
 		if (rc == TLY_OK)

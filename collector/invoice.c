@@ -35,6 +35,7 @@ struct build {
 	cJSON **fobj;			/* the fee objects, in the same order */
 	size_t nfees, capfees;
 	int64_t coupons_cents;
+	int64_t sub_cents;		/* this invoice's subscription fee */
 	cJSON *credits;			/* the coupons' credits, when final */
 	dec_t tax_base[MAX_TAXES];	/* per tax: sum of fee e5 x rate */
 	dec_t tax_rate[MAX_TAXES];
@@ -303,6 +304,7 @@ static int subscription_fee(struct build *b)
 			&amount, &one, &amount, 0, p->from_ms, p->to_ms, 0, 0,
 			NULL};
 		rc = fi.item ? add_fee(b, &fi) : TLY_ENOMEM;
+		b->sub_cents = fi.cents;
 	}
 	dec_clear(&amount);
 	dec_clear(&ratio);
@@ -777,27 +779,54 @@ static int advance_charge(struct build *b, const cJSON *charge,
 	return rc;
 }
 
+/* amount x num / den, rounded half-up to a whole cent. */
+static int64_t prorata_cents(int64_t amount, int num, int den)
+{
+	dec_t a, d;
+	int64_t out = 0;
+
+	dec_init(&a);
+	dec_init(&d);
+	dec_set_i64(&a, amount * num);
+	dec_set_i64(&d, den > 0 ? den : 1);
+	if (dec_div(&a, &a, &d, 0, DEC_HALF_UP) == TLY_OK)
+		dec_to_i64(&a, &out);
+	dec_clear(&a);
+	dec_clear(&d);
+	return out;
+}
+
 /*
- * The plan's minimum commitment, in arrears: what the period's fees
- * (subscription and charges) fall short of it, prorated by the days the
- * subscription ran (Lago's Commitments::Minimum::InArrears).  Plans in
- * advance settle it on the next invoice in Lago; Tally does not yet.
+ * The plan's minimum commitment: what a period's fees (subscription and
+ * charges) fall short of it, prorated by the days the subscription ran
+ * (Lago's Commitments::Minimum).  In arrears the period is this invoice's;
+ * in advance it is the previous one, whose usage and (already billed)
+ * subscription fee this invoice settles.
  */
 static int commitment(struct build *b)
 {
 	const cJSON *mc = cJSON_GetObjectItemCaseSensitive(b->in->plan,
 							   "minimum_commitment");
 	const struct inv_period *p = &b->in->p;
-	int64_t amount = num(mc, "amount_cents", 0);
+	int64_t amount = num(mc, "amount_cents", 0), billed = b->fees_cents;
 	const char *name = str(mc, "invoice_display_name");
+	int days = period_days_between(p->from_ms, p->to_ms), total = p->days;
 
-	if (amount <= 0 || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-				b->in->plan, "pay_in_advance")))
+	if (amount <= 0)
 		return TLY_OK;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b->in->plan,
+							  "pay_in_advance"))) {
+		if (!p->bill_charges || p->prev_days <= 0)
+			return TLY_OK;
+		days = p->prev_fee_days;
+		total = p->prev_days;
+		billed = billed - b->sub_cents +
+			 prorata_cents(num(b->in->plan, "amount_cents", 0),
+				       p->prev_fee_days, p->prev_days);
+	}
 	return true_up(b, item("commitment", "minimum_commitment",
 			       name ? name : "Minimum commitment", NULL, NULL),
-		       amount, period_days_between(p->from_ms, p->to_ms),
-		       p->days, b->fees_cents, p->from_ms, p->to_ms);
+		       amount, days, total, billed, p->from_ms, p->to_ms);
 }
 
 /* ---- Totals ---------------------------------------------------------------- */
@@ -938,7 +967,7 @@ int inv_build(struct store_conn *c, const struct inv_input *in, cJSON **out)
 		rc = subscription_fee(&b);
 	if (rc == TLY_OK && in->p.bill_charges)
 		rc = all_charges(&b);
-	if (rc == TLY_OK && in->p.bill_subscription && in->p.bill_charges)
+	if (rc == TLY_OK && in->p.bill_charges)
 		rc = commitment(&b);
 	if (rc == TLY_OK)
 		rc = coupons(&b);
@@ -969,8 +998,11 @@ int inv_build_advance(struct store_conn *c, const struct inv_input *in,
 	     taxes_setup(&b);
 	cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(in->plan,
 								"charges"))
+		/* invoiceable: false keeps the fees off invoices (Lago). */
 		if (rc == TLY_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-					ch, "pay_in_advance")))
+					ch, "pay_in_advance")) &&
+		    !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(
+					ch, "invoiceable")))
 			rc = advance_charge(&b, ch, upto_ms, ids);
 	if (rc == TLY_OK && cJSON_GetArraySize(ids) > 0)
 		rc = totals(&b, inv);

@@ -37,6 +37,9 @@ struct inv_period {
 	int fee_days;			/* days of it the subscription ran */
 	int bill_subscription;		/* include the subscription fee */
 	int bill_charges;		/* include the charges' fees */
+	int prev_days, prev_fee_days;	/* in advance: the period whose
+					 * usage this invoice bills (its
+					 * commitment is settled here) */
 };
 
 struct inv_input {

@@ -214,8 +214,9 @@ static int insert_invoice(struct store_conn *c, const struct bsub *s,
 		"kind, from_ms, to_ms, charges_from_ms, charges_to_ms, "
 		"issuing_ms, status, currency, total_amount_cents, doc, "
 		"created_at, updated_at, period_days, fee_days, "
-		"bill_subscription, bill_charges) VALUES "
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+		"bill_subscription, bill_charges, prev_days, prev_fee_days) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, "
+		"?, ?, ?, ?)";
 	struct store_stmt *st = NULL;
 	char *text;
 	int rc;
@@ -244,6 +245,8 @@ static int insert_invoice(struct store_conn *c, const struct bsub *s,
 		store_bind_i64(st, 16, p->fee_days);
 		store_bind_i64(st, 17, p->bill_subscription);
 		store_bind_i64(st, 18, p->bill_charges);
+		store_bind_i64(st, 19, p->prev_days);
+		store_bind_i64(st, 20, p->prev_fee_days);
 		rc = store_run(st);
 	}
 	cJSON_free(text);
@@ -379,6 +382,7 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 		s->plan, "pay_in_advance"));
 	cJSON *taxes = NULL;
 	int64_t t = s->started_ms, prev_from = -1, prev_to = -1;
+	int prev_days = 0, prev_fee_days = 0;
 	int rc = iv < 0 ? TLY_EINVAL : inv_taxes(c, s->customer, &taxes);
 
 	for (int n = 0; rc == TLY_OK && n < MAX_PERIODS && t < s->end_ms; n++) {
@@ -390,7 +394,8 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 		if (rc != TLY_OK)
 			break;
 		p = (struct inv_period){from, to, from, to, pp.days,
-					paid_days(s, from, fee_end(s, to)), 1, 1};
+					paid_days(s, from, fee_end(s, to)), 1, 1,
+					0, 0};
 		if (!advance && to < o->at_ms && (to == pp.to_ms ||
 						  to == s->end_ms))
 			rc = bill_one(c, s, "subscription", &p, to + 1, taxes, o,
@@ -400,19 +405,23 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 			p.bill_charges = prev_from >= 0;
 			p.charges_from_ms = prev_from;
 			p.charges_to_ms = prev_to;
+			p.prev_days = prev_days;
+			p.prev_fee_days = prev_fee_days;
 			rc = bill_one(c, s, "subscription", &p, from, taxes, o,
 				      made);
 		}
 		if (rc == TLY_OK && from <= o->at_ms) {
 			/* p's charges window may be the last period's now. */
 			struct inv_period ap = {from, to, from, to, pp.days, 0,
-						0, 0};
+						0, 0, 0, 0};
 
 			rc = bill_advance(c, s, &ap, taxes, o, made);
 		}
 		if (to < o->at_ms || advance) {
 			prev_from = from;
 			prev_to = to;
+			prev_days = pp.days;
+			prev_fee_days = p.fee_days;
 		}
 		if (pp.next_ms > o->at_ms && !(advance && pp.next_ms <= s->end_ms &&
 					       pp.next_ms <= o->at_ms))
@@ -422,7 +431,7 @@ static int bill_sub(struct store_conn *c, const struct bsub *s,
 	/* In advance, a termination still owes the last period's usage. */
 	if (rc == TLY_OK && advance && s->end_ms < o->at_ms && prev_from >= 0) {
 		struct inv_period p = {s->end_ms, s->end_ms, prev_from, prev_to,
-				       1, 0, 0, 1};
+				       1, 0, 0, 1, prev_days, prev_fee_days};
 
 		rc = bill_one(c, s, "termination", &p, s->end_ms, taxes, o, made);
 	}
@@ -436,7 +445,7 @@ static const char *const sql_draft =
 	"SELECT i.from_ms, i.to_ms, i.charges_from_ms, i.charges_to_ms, "
 	"i.period_days, i.fee_days, i.bill_subscription, i.bill_charges, "
 	"s.lago_id, s.external_id, p.doc, cu.doc, i.status, s.plan_id, "
-	"s.customer_id "
+	"s.customer_id, i.prev_days, i.prev_fee_days "
 	"FROM invoices i JOIN subscriptions s ON s.lago_id = i.subscription_id "
 	"JOIN plans p ON p.lago_id = s.plan_id "
 	"JOIN customers cu ON cu.lago_id = s.customer_id WHERE i.lago_id = ?";
@@ -461,7 +470,8 @@ static int rebuild(struct store_conn *c, struct store_stmt *q,
 				{store_col_i64(q, 0), store_col_i64(q, 1),
 				 store_col_i64(q, 2), store_col_i64(q, 3),
 				 (int)store_col_i64(q, 4), (int)store_col_i64(q, 5),
-				 (int)store_col_i64(q, 6), (int)store_col_i64(q, 7)},
+				 (int)store_col_i64(q, 6), (int)store_col_i64(q, 7),
+				 (int)store_col_i64(q, 15), (int)store_col_i64(q, 16)},
 				store_col_text(q, 13), store_col_text(q, 14), lago_id,
 				final};
 	if (rc == TLY_OK)

@@ -203,6 +203,8 @@ static const char *const sq_migrations[] = {
 	"  charges_from_ms INTEGER NOT NULL, charges_to_ms INTEGER NOT NULL,"
 	"  period_days INTEGER NOT NULL, fee_days INTEGER NOT NULL,"
 	"  bill_subscription INTEGER NOT NULL, bill_charges INTEGER NOT NULL,"
+	"  prev_days INTEGER NOT NULL DEFAULT 0,"	/* in advance: the */
+	"  prev_fee_days INTEGER NOT NULL DEFAULT 0,"	/* settled period */
 	"  issuing_ms INTEGER NOT NULL,"
 	"  status TEXT NOT NULL,"		/* draft|finalized */
 	"  sequential_id INTEGER UNIQUE,"

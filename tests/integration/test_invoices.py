@@ -514,5 +514,38 @@ def coupons_before_taxes(t):
     assert (jan["coupons_amount_cents"], jan["total_amount_cents"]) == (0, 12000), jan
 
 
+@s.test
+def commitment_in_advance_and_uninvoiceable(t):
+    col = Collector(t)
+    ok(col, "POST", "/customers", {"customer": {"external_id": "v", "currency": "USD"}})
+    calls = metric(col, "calls", "count_agg")
+    seats = metric(col, "seats", "sum_agg", "n")
+    ok(col, "POST", "/plans", {"plan": {
+        "name": "V", "code": "v", "interval": "monthly", "amount_cents": 1000,
+        "amount_currency": "USD", "pay_in_advance": True,
+        "minimum_commitment": {"amount_cents": 5000},
+        "charges": [
+            {"billable_metric_id": calls["lago_id"], "charge_model": "standard",
+             "properties": {"amount": "1"}},
+            {"billable_metric_id": seats["lago_id"], "charge_model": "standard",
+             "pay_in_advance": True, "invoiceable": False,
+             "properties": {"amount": "7"}}]}})
+    ok(col, "POST", "/subscriptions", {"subscription": {
+        "external_customer_id": "v", "plan_code": "v", "external_id": "v-1",
+        "subscription_at": "2025-11-01T00:00:00Z"}})
+    ok(col, "POST", "/events/batch", {"events": [
+        ev("c%d" % i, "v-1", "calls", "2025-11-10T00:00:00Z") for i in range(5)] + [
+        ev("s1", "v-1", "seats", "2025-11-10T00:00:00Z", n="3")]})
+    bill(col, "2025-12-01T00:00:00Z")
+    nov, dec = invoices(col, "v")
+    # November, in advance: its fee alone (seats are not invoiceable).
+    assert nov["fees_amount_cents"] == 1000, nov
+    # December: its fee, November's 5 calls, and November's commitment:
+    # 5000 - (1000 + 500) = 3500.
+    kinds = sorted((f["item"]["type"], f["amount_cents"]) for f in dec["fees"])
+    assert kinds == [("charge", 500), ("commitment", 3500), ("subscription", 1000)], kinds
+    assert ok(col, "GET", "/invoices")["meta"]["total_count"] == 2
+
+
 if __name__ == "__main__":
     s.main()
