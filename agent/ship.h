@@ -20,7 +20,22 @@
 
 #include "buf.h"
 
+/*
+ * A transport embeds struct ship first and fills its ops, so that the
+ * agent stops and reads any shipper the same way.
+ */
 struct ship;
+struct ship_status;
+
+struct ship_ops {
+	const char *name;				/* "http", "mqtt" */
+	void (*stop)(struct ship *s);			/* and free */
+	void (*status)(struct ship *s, struct ship_status *st);
+};
+
+struct ship {
+	const struct ship_ops *ops;
+};
 
 struct ship_opts {
 	const char *collector;		/* base URL: http://host:port */
@@ -43,6 +58,11 @@ struct ship_status {
 
 int ship_http_start(struct ship **out, struct buf *b,
 		    const struct ship_opts *o);
+
+/* MQTT (agent/ship_mqtt.c): see there for its own options. */
+struct ship_mqtt_opts;
+int ship_mqtt_start(struct ship **out, struct buf *b,
+		    const struct ship_opts *o, const struct ship_mqtt_opts *m);
 
 /* Stop the thread (requests in flight are abandoned) and free. */
 void ship_stop(struct ship **s);

@@ -32,7 +32,8 @@ struct flight {
 	struct curl_slist *hdrs;
 };
 
-struct ship {
+struct ship_http {
+	struct ship base;		/* first: a struct ship * points here */
 	struct ship_opts o;
 	char *ingest_url, *catalog_url, *auth;
 	struct buf *buf;
@@ -52,7 +53,7 @@ struct ship {
 	struct ship_status st;	/* under mu */
 };
 
-static void set_status(struct ship *s, int connected, const char *err)
+static void set_status(struct ship_http *s, int connected, const char *err)
 {
 	pthread_mutex_lock(&s->mu);
 	s->st.connected = connected;
@@ -76,13 +77,13 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 
 static void wake(void *arg)
 {
-	struct ship *s = arg;
+	struct ship_http *s = arg;
 
 	curl_multi_wakeup(s->multi);
 }
 
 /* Delay before the next try: min * 2^attempts, capped, with jitter. */
-static int64_t backoff(struct ship *s)
+static int64_t backoff(struct ship_http *s)
 {
 	int64_t d = s->o.backoff_min_ms;
 	unsigned r = 0;
@@ -95,7 +96,7 @@ static int64_t backoff(struct ship *s)
 	return d / 2 + (int64_t)(r % (unsigned)(d / 2 + 1));	/* [d/2, d] */
 }
 
-static int flight_setup(struct ship *s, struct flight *f, const char *url)
+static int flight_setup(struct ship_http *s, struct flight *f, const char *url)
 {
 	CURL *h = f->h ? f->h : curl_easy_init();
 
@@ -117,7 +118,7 @@ static int flight_setup(struct ship *s, struct flight *f, const char *url)
 	return TLY_OK;
 }
 
-static int send_batch(struct ship *s, struct flight *f, int64_t seq,
+static int send_batch(struct ship_http *s, struct flight *f, int64_t seq,
 		      unsigned char *body, size_t len)
 {
 	struct curl_slist *h = NULL;
@@ -151,7 +152,7 @@ static int send_batch(struct ship *s, struct flight *f, int64_t seq,
 	return TLY_OK;
 }
 
-static void flight_done(struct ship *s, struct flight *f)
+static void flight_done(struct ship_http *s, struct flight *f)
 {
 	curl_multi_remove_handle(s->multi, f->h);
 	curl_slist_free_all(f->hdrs);
@@ -163,7 +164,7 @@ static void flight_done(struct ship *s, struct flight *f)
 	f->seq = -1;
 }
 
-static struct flight *free_flight(struct ship *s)
+static struct flight *free_flight(struct ship_http *s)
 {
 	for (int i = 0; i < s->o.inflight; i++)
 		if (s->fl[i].seq < 0)
@@ -172,7 +173,7 @@ static struct flight *free_flight(struct ship *s)
 }
 
 /* Send outbox batches past sent_upto while the window has room. */
-static void fill_window(struct ship *s, int64_t now)
+static void fill_window(struct ship_http *s, int64_t now)
 {
 	struct flight *f;
 
@@ -192,7 +193,7 @@ static void fill_window(struct ship *s, int64_t now)
 }
 
 /* Make a batch when a full one waits or the flush interval is over. */
-static void maybe_make(struct ship *s, int64_t now)
+static void maybe_make(struct ship_http *s, int64_t now)
 {
 	struct buf_stats st;
 	int made = 0;
@@ -208,7 +209,7 @@ static void maybe_make(struct ship *s, int64_t now)
 	s->last_make = now;
 }
 
-static void refused(struct ship *s, long code, const char *body)
+static void refused(struct ship_http *s, long code, const char *body)
 {
 	char msg[200];
 
@@ -222,7 +223,7 @@ static void refused(struct ship *s, long code, const char *body)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void failed(struct ship *s, struct flight *f, const char *why)
+static void failed(struct ship_http *s, struct flight *f, const char *why)
 {
 	int64_t delay;
 
@@ -240,7 +241,7 @@ static void failed(struct ship *s, struct flight *f, const char *why)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void batch_answer(struct ship *s, struct flight *f, CURLcode cc,
+static void batch_answer(struct ship_http *s, struct flight *f, CURLcode cc,
 			 long code)
 {
 	char why[200];
@@ -271,7 +272,7 @@ static void batch_answer(struct ship *s, struct flight *f, CURLcode cc,
 	cJSON_Delete(ack);
 }
 
-static void catalog_answer(struct ship *s, struct flight *f, CURLcode cc,
+static void catalog_answer(struct ship_http *s, struct flight *f, CURLcode cc,
 			   long code)
 {
 	cJSON *cat = cc == CURLE_OK && code == 200 ? cJSON_Parse(f->resp) : NULL;
@@ -290,7 +291,7 @@ static void catalog_answer(struct ship *s, struct flight *f, CURLcode cc,
 	cJSON_Delete(cat);
 }
 
-static void fetch_catalog(struct ship *s, int64_t now)
+static void fetch_catalog(struct ship_http *s, int64_t now)
 {
 	struct flight *f = &s->fl[MAX_INFLIGHT];
 	struct curl_slist *h = NULL;
@@ -308,7 +309,7 @@ static void fetch_catalog(struct ship *s, int64_t now)
 	curl_multi_add_handle(s->multi, f->h);
 }
 
-static void collect(struct ship *s)
+static void collect(struct ship_http *s)
 {
 	CURLMsg *m;
 	int left;
@@ -329,7 +330,7 @@ static void collect(struct ship *s)
 	}
 }
 
-static int64_t next_wake(struct ship *s, int64_t now)
+static int64_t next_wake(struct ship_http *s, int64_t now)
 {
 	int64_t t = s->last_make + s->o.flush_interval_ms - now;
 
@@ -342,7 +343,7 @@ static int64_t next_wake(struct ship *s, int64_t now)
 
 static void *ship_main(void *arg)
 {
-	struct ship *s = arg;
+	struct ship_http *s = arg;
 	int running = 0;
 
 	while (!atomic_load(&s->quit)) {
@@ -377,7 +378,7 @@ static char *join(const char *a, size_t alen, const char *b)
 	return p;
 }
 
-static void ship_free(struct ship *s)
+static void ship_free(struct ship_http *s)
 {
 	for (int i = 0; i <= MAX_INFLIGHT; i++) {
 		if (s->fl[i].h) {
@@ -396,16 +397,26 @@ static void ship_free(struct ship *s)
 	free(s);
 }
 
+static void http_stop(struct ship *base);
+static void http_status(struct ship *base, struct ship_status *st);
+
+static const struct ship_ops http_ops = {
+	.name = "http",
+	.stop = http_stop,
+	.status = http_status,
+};
+
 int ship_http_start(struct ship **out, struct buf *b,
 		    const struct ship_opts *o)
 {
-	struct ship *s = calloc(1, sizeof(*s));
+	struct ship_http *s = calloc(1, sizeof(*s));
 	struct buf_stats st;
 	size_t n;
 
 	*out = NULL;
 	if (!s)
 		return TLY_ENOMEM;
+	s->base.ops = &http_ops;
 	s->o = *o;
 	if (s->o.inflight > MAX_INFLIGHT)
 		s->o.inflight = MAX_INFLIGHT;
@@ -433,29 +444,28 @@ int ship_http_start(struct ship **out, struct buf *b,
 		buf_on_change(b, NULL, NULL);
 		goto fail;
 	}
-	*out = s;
+	*out = &s->base;
 	return TLY_OK;
 fail:
 	ship_free(s);
 	return TLY_ENOMEM;
 }
 
-void ship_stop(struct ship **sp)
+static void http_stop(struct ship *base)
 {
-	struct ship *s = sp ? *sp : NULL;
+	struct ship_http *s = (struct ship_http *)base;
 
-	if (!s)
-		return;
 	buf_on_change(s->buf, NULL, NULL);
 	atomic_store(&s->quit, 1);
 	curl_multi_wakeup(s->multi);
 	pthread_join(s->thread, NULL);
 	ship_free(s);
-	*sp = NULL;
 }
 
-void ship_get_status(struct ship *s, struct ship_status *st)
+static void http_status(struct ship *base, struct ship_status *st)
 {
+	struct ship_http *s = (struct ship_http *)base;
+
 	pthread_mutex_lock(&s->mu);
 	*st = s->st;
 	pthread_mutex_unlock(&s->mu);
