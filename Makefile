@@ -25,7 +25,8 @@ TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev \
 	libcurl4-openssl-dev libpaho-mqtt-dev libssl-dev zlib1g-dev libsqlite3-dev \
 	libcjson-dev libmicrohttpd-dev libgmp-dev libpq-dev libinih-dev \
-	libcmocka-dev mosquitto postgresql python3 openssl curl tzdata
+	libcmocka-dev mosquitto mosquitto-clients postgresql python3 openssl \
+	curl tzdata
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wpointer-arith -Wundef \
