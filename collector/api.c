@@ -93,6 +93,19 @@ int api_page(struct api_ctx *x, int64_t *page, int64_t *per_page)
 	return TLY_OK;
 }
 
+int64_t api_count(struct api_ctx *x, const char *sql)
+{
+	struct store_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (store_prepare(x->c, sql, &st) != TLY_OK)
+		return -1;
+	if (store_step(st) == STORE_ROW)
+		n = store_col_i64(st, 0);
+	store_reset(st);
+	return n;
+}
+
 static int put_page(cJSON *meta, const char *key, int64_t v, int present)
 {
 	cJSON *item = present ? cJSON_CreateNumber((double)v) :

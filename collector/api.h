@@ -50,6 +50,9 @@ cJSON *api_body(struct api_ctx *x, const char *wrapper, cJSON **root);
 /* page and per_page from the query: 1.., default 1 and 100 (Lago's). */
 int api_page(struct api_ctx *x, int64_t *page, int64_t *per_page);
 
+/* The integer a parameterless query answers (a COUNT(*)), or -1. */
+int64_t api_count(struct api_ctx *x, const char *sql);
+
 /* Add Lago's "meta" to a list answer. */
 int api_meta(cJSON *root, int64_t page, int64_t per_page, int64_t total);
 

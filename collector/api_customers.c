@@ -746,15 +746,8 @@ static int64_t customer_count(struct api_ctx *x)
 {
 	static const char *const sql =
 		"SELECT COUNT(*) FROM customers WHERE deleted_at IS NULL";
-	struct store_stmt *st = NULL;
-	int64_t n = -1;
 
-	if (store_prepare(x->c, sql, &st) != TLY_OK)
-		return -1;
-	if (store_step(st) == STORE_ROW)
-		n = store_col_i64(st, 0);
-	store_reset(st);
-	return n;
+	return api_count(x, sql);
 }
 
 void api_customers_list(struct api_ctx *x)

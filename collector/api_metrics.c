@@ -624,15 +624,8 @@ static int64_t metric_count(struct api_ctx *x)
 	static const char *const sql =
 		"SELECT COUNT(*) FROM billable_metrics "
 		"WHERE deleted_at IS NULL";
-	struct store_stmt *st = NULL;
-	int64_t n = -1;
 
-	if (store_prepare(x->c, sql, &st) != TLY_OK)
-		return -1;
-	if (store_step(st) == STORE_ROW)
-		n = store_col_i64(st, 0);
-	store_reset(st);
-	return n;
+	return api_count(x, sql);
 }
 
 /* Append one page of live metrics, newest first, to list. */

@@ -400,16 +400,10 @@ void api_taxes_get(struct api_ctx *x)
 
 static int64_t tax_count(struct api_ctx *x)
 {
-	static const char *const sql = "SELECT COUNT(*) FROM taxes";
-	struct store_stmt *st = NULL;
-	int64_t n = -1;
+	static const char *const sql =
+		"SELECT COUNT(*) FROM taxes";
 
-	if (store_prepare(x->c, sql, &st) != TLY_OK)
-		return -1;
-	if (store_step(st) == STORE_ROW)
-		n = store_col_i64(st, 0);
-	store_reset(st);
-	return n;
+	return api_count(x, sql);
 }
 
 /* Append one page of taxes, newest first (Lago's order), to list. */
