@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "currency.h"
+#include "dec.h"
 #include "err.h"
 #include "invoice_store.h"
 #include "util.h"
@@ -326,29 +328,29 @@ static void esc(struct page *p, const char *s)
 	}
 }
 
-/* cents as "1,234.56 USD" for a currency with exp decimals. */
+/* Minor units as "1234.56 USD", with the currency's own decimals. */
 static void money(struct page *p, const cJSON *cents, const char *cur)
 {
-	char digits[32], buf[64];
+	char buf[64];
 	long long v = cJSON_IsNumber(cents) ? (long long)cents->valuedouble : 0;
-	int exp = !strcmp(cur ? cur : "", "JPY") ? 0 : 2;
+	int exp = currency_exponent(cur);
+	dec_t d;
 
-	snprintf(digits, sizeof(digits), "%lld", v < 0 ? -v : v);
-	if (exp) {
-		size_t n = strlen(digits);
-
-		while (n < 3) {
-			memmove(digits + 1, digits, n + 1);
-			digits[0] = '0';
-			n++;
-		}
-		snprintf(buf, sizeof(buf), "%s%.*s.%s %s", v < 0 ? "-" : "",
-			 (int)(n - 2), digits, digits + n - 2, cur ? cur : "");
-	} else {
-		snprintf(buf, sizeof(buf), "%s%s %s", v < 0 ? "-" : "", digits,
-			 cur ? cur : "");
+	dec_init(&d);
+	dec_from_minor(&d, v, exp > 0 ? exp : 0);
+	if (dec_format(&d, buf, sizeof(buf) - 8) == TLY_OK) {
+		esc(p, buf);
+		outs(p, " ");
+		esc(p, cur);
 	}
-	esc(p, buf);
+	dec_clear(&d);
+}
+
+/* The day of an ISO time: "2025-11-10T00:00:00Z" -> "2025-11-10". */
+static void day(struct page *p, const char *iso)
+{
+	if (iso)
+		out(p, iso, strnlen(iso, 10));
 }
 
 static void fee_rows(struct page *p, const cJSON *inv, const char *cur)
@@ -361,9 +363,9 @@ static void fee_rows(struct page *p, const cJSON *inv, const char *cur)
 		outs(p, "<tr><td>");
 		esc(p, str(it, "name"));
 		outs(p, "<br><small>");
-		esc(p, str(f, "from_date"));
+		day(p, str(f, "from_date"));
 		outs(p, " &ndash; ");
-		esc(p, str(f, "to_date"));
+		day(p, str(f, "to_date"));
 		outs(p, "</small></td><td class=n>");
 		esc(p, str(f, "units"));
 		outs(p, "</td><td class=n>");
@@ -416,6 +418,11 @@ static void render(struct page *p, const cJSON *inv)
 	outs(p, "</p>\n<table><tr><th>Item</th><th class=n>Units</th>"
 	     "<th class=n>Amount</th></tr>\n");
 	fee_rows(p, inv, cur);
+	if (cJSON_GetObjectItemCaseSensitive(inv, "coupons_amount_cents") &&
+	    cJSON_GetObjectItemCaseSensitive(inv, "coupons_amount_cents")
+		    ->valuedouble > 0)
+		total_row(p, "Discounts (coupons)", inv, "coupons_amount_cents",
+			  cur);
 	total_row(p, "Subtotal", inv, "sub_total_excluding_taxes_amount_cents",
 		  cur);
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(inv,

@@ -184,6 +184,10 @@ def a_month_of_usage(t):
                       headers={"Authorization": "Bearer " + col.api_key})
     assert code == 200 and "Acme &lt;Corp&gt;" in page and "<Corp>" not in page, page
     assert "67.50 USD" in page and a["number"] in page, page
+    assert "2025-11-01 &ndash; 2025-11-30" in page, page
+    code, page = http("GET", col.url + "/api/v1/invoices/%s.html" % j["lago_id"],
+                      headers={"Authorization": "Bearer " + col.api_key})
+    assert code == 200 and "600 JPY" in page, page     # no decimals in yen
     assert col.api("GET", "/invoices/nope")[0] == 404
 
 
