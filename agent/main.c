@@ -205,6 +205,32 @@ static int cmd_status(struct conf *c)
 	return 0;
 }
 
+static int start_mqtt(struct agent *a, const char *id,
+		      const struct ship_opts *so)
+{
+	struct ship_mqtt_opts mo = {
+		.uri = conf_str(a->conf, AK_MQTT),
+		.agent_id = id,
+		.username = conf_str(a->conf, AK_MQTT_USERNAME),
+		.password = conf_str(a->conf, AK_MQTT_PASSWORD),
+		.ca_file = conf_str(a->conf, AK_MQTT_CA_FILE),
+		.cert_file = conf_str(a->conf, AK_MQTT_CERT_FILE),
+		.key_file = conf_str(a->conf, AK_MQTT_KEY_FILE),
+	};
+
+	if (!mo.uri) {
+		log_error("ship.transport=mqtt needs the broker: --mqtt URI "
+			  "(mqtt://HOST:PORT or mqtts://HOST:PORT)");
+		return TLY_ECONFIG;
+	}
+	if (!mo.ca_file)
+		mo.ca_file = so->ca_file;
+	if (!mo.password)
+		log_warn("no mqtt.password: the broker will likely refuse "
+			 "agent %s", id);
+	return ship_mqtt_start(&a->ship, a->buf, so, &mo);
+}
+
 static int start_shipping(struct agent *a, const char *id)
 {
 	struct ship_opts so = {
@@ -220,10 +246,8 @@ static int start_shipping(struct agent *a, const char *id)
 	};
 
 	if (strcmp(conf_str(a->conf, AK_TRANSPORT), "mqtt") == 0 ||
-	    conf_str(a->conf, AK_MQTT)) {
-		log_error("ship.transport=mqtt is not built yet; use --collector");
-		return TLY_ECONFIG;
-	}
+	    conf_str(a->conf, AK_MQTT))
+		return start_mqtt(a, id, &so);
 	if (!so.token)
 		log_warn("no --token: the collector will refuse batches from "
 			 "agent %s", id);

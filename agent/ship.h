@@ -10,8 +10,9 @@
  * authentication refusal (401/403) stops shipping with a loud log line,
  * because retrying a bad token forever helps nobody.
  *
- * Transports: HTTP(S) with libcurl (ship_http.c); MQTT comes later
- * behind the same calls.  The shipper also keeps the catalog fresh.
+ * Transports: HTTP(S) with libcurl (ship_http.c) and MQTT with Paho
+ * (ship_mqtt.c), behind the same calls.  The shipper also keeps the
+ * catalog fresh.
  */
 #ifndef TALLY_SHIP_H
 #define TALLY_SHIP_H
@@ -51,7 +52,7 @@ struct ship_opts {
 struct ship_status {
 	int connected;			/* the last exchange succeeded */
 	int stopped;			/* refused credentials: not shipping */
-	const char *transport;		/* "http" */
+	const char *transport;		/* "http", "mqtt" */
 	uint64_t sent, acked, failures;
 	char last_error[200];
 };
@@ -59,8 +60,21 @@ struct ship_status {
 int ship_http_start(struct ship **out, struct buf *b,
 		    const struct ship_opts *o);
 
-/* MQTT (agent/ship_mqtt.c): see there for its own options. */
-struct ship_mqtt_opts;
+/*
+ * MQTT (agent/ship_mqtt.c): batches to tally/v1/ingest/<agent_id>, the
+ * collector's acks on tally/v1/ack/<agent_id>, the retained catalog on
+ * tally/v1/catalog.  Unlike HTTP, refused credentials do not stop it: it
+ * keeps reconnecting at ship.backoff_max and says why in last_error.
+ */
+struct ship_mqtt_opts {
+	const char *uri;		/* mqtt://, mqtts://, tcp://, ssl:// */
+	const char *agent_id;		/* topics and client id */
+	const char *username;		/* NULL: the agent id */
+	const char *password;		/* or NULL */
+	const char *ca_file;		/* CA for mqtts://, or NULL: system's */
+	const char *cert_file, *key_file;	/* client certificate, or NULL */
+};
+
 int ship_mqtt_start(struct ship **out, struct buf *b,
 		    const struct ship_opts *o, const struct ship_mqtt_opts *m);
 

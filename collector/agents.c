@@ -149,3 +149,20 @@ int agents_auth(struct store_conn *c, const char *token,
 	store_reset(st);
 	return ok ? TLY_OK : TLY_EAUTH;
 }
+
+int agents_live(struct store_conn *c, const char *id)
+{
+	static const char *const sql =
+		"SELECT 1 FROM agents WHERE id = ? AND revoked_at IS NULL";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, id);
+	rc = store_step(st);
+	store_reset(st);
+	if (rc == STORE_ROW)
+		return TLY_OK;
+	return rc == STORE_DONE ? TLY_EAUTH : rc;
+}

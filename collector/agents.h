@@ -37,6 +37,12 @@ int agents_list(struct store_conn *c, FILE *out);
 int agents_auth(struct store_conn *c, const char *token,
 		char id_out[WIRE_AGENT_ID_MAX + 1]);
 
+/*
+ * Whether id is registered and not revoked (MQTT, where the broker has
+ * proven the id): TLY_OK, TLY_EAUTH when not, or the store's error.
+ */
+int agents_live(struct store_conn *c, const char *id);
+
 /* True when id is a well-formed agent id. */
 int agents_valid_id(const char *id);
 

@@ -18,16 +18,16 @@ int catalog_bump(struct store_conn *c)
 	return rc == TLY_OK ? store_run(st) : rc;
 }
 
-static int64_t catalog_version(struct store_conn *c)
+int64_t catalog_version(struct store_conn *c)
 {
 	static const char *const sql =
 		"SELECT value FROM meta WHERE key = 'catalog_version'";
 	struct store_stmt *st = NULL;
-	int64_t v = 0;
+	int64_t v = -1;
 
 	if (store_prepare(c, sql, &st) != TLY_OK)
-		return 0;
-	if (store_step(st) == STORE_ROW)
+		return -1;
+	if (store_step(st) == STORE_ROW && store_col_text(st, 0))
 		v = strtoll(store_col_text(st, 0), NULL, 10);
 	store_reset(st);
 	return v;

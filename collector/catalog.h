@@ -16,11 +16,15 @@
 #define TALLY_CATALOG_H
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
 #include "store.h"
 
 /* Build the catalog from the store; *out is the caller's to delete. */
 int catalog_build(struct store_conn *c, cJSON **out);
+
+/* The catalog's current version, or -1 when the store cannot say. */
+int64_t catalog_version(struct store_conn *c);
 
 /* Bump the version; call inside the transaction that changed metrics. */
 int catalog_bump(struct store_conn *c);

@@ -24,6 +24,8 @@ enum coll_refusal {
 	REFUSE_COUNT
 };
 
+struct ingest_mqtt;
+
 struct coll {
 	struct conf *conf;
 	struct store *store;
@@ -32,6 +34,8 @@ struct coll {
 	const char *api_key;		/* NULL: the /api/v1 API is closed */
 	struct wire_limits limits;	/* for /v1/ingest */
 	size_t events_batch_max;	/* POST /api/v1/events/batch */
+	struct ingest_mqtt *mqtt;	/* NULL unless --mqtt (ingest_mqtt.h) */
+	_Atomic int mqtt_connected;	/* connected and subscribed */
 
 	/* Counters for /metrics. */
 	_Atomic uint64_t batches_applied;

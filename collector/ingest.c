@@ -475,85 +475,107 @@ int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
 	return TLY_OK;
 }
 
-static void refuse(struct coll *co, struct httpd_resp *resp, int status,
+/* Count a refusal and describe it in r. */
+static void refuse(struct coll *co, struct ingest_result *r, int status,
 		   enum coll_refusal why, const char *code, const char *msg)
 {
 	COLL_INC(co, refused[why], 1);
-	if (status == 400)
-		httpd_error(resp, 400, msg, NULL);
-	else if (status == 422)
-		httpd_invalid(resp, "batch", msg);
-	else
-		httpd_error(resp, status, code, NULL);
+	r->status = status;
+	r->code = code;
+	snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
 }
 
-/* Map a wire_decode failure to its answer. */
-static void refuse_decode(struct coll *co, struct httpd_resp *resp, int rc,
+/* Map a wire_decode failure to its refusal. */
+static void refuse_decode(struct coll *co, struct ingest_result *r, int rc,
 			  const char *msg)
 {
 	if (rc == TLY_ETOOBIG)
-		refuse(co, resp, 413, REFUSE_TOO_LARGE, "batch_too_large", msg);
+		refuse(co, r, 413, REFUSE_TOO_LARGE, "batch_too_large", msg);
 	else if (rc == TLY_EINVAL)
-		refuse(co, resp, 422, REFUSE_INVALID, NULL, msg);
+		refuse(co, r, 422, REFUSE_INVALID, NULL, msg);
 	else if (rc == TLY_ENOMEM)
-		refuse(co, resp, 500, REFUSE_INTERNAL, "out_of_memory", msg);
+		refuse(co, r, 500, REFUSE_INTERNAL, "out_of_memory", msg);
 	else
-		refuse(co, resp, 400, REFUSE_CORRUPT, NULL, msg);
+		refuse(co, r, 400, REFUSE_CORRUPT, NULL, msg);
 }
 
-void ingest_http(struct httpd_req *req, struct httpd_resp *resp)
+void ingest_batch(struct coll *co, const char *agent, const void *body,
+		  size_t len, struct ingest_result *r)
 {
-	struct coll *co = req->app;
-	const char *enc = httpd_header(req, "Content-Encoding");
-	char agent[WIRE_AGENT_ID_MAX + 1], msg[256];
+	char msg[sizeof(r->msg)];
 	struct wire_batch b;
 	struct store_conn *c;
-	int rc, dup = 0;
-	cJSON *o;
+	int rc;
 
-	c = store_acquire(co->store);
-	rc = agents_auth(c, httpd_bearer(req), agent);
-	store_release(c);
-	if (rc != TLY_OK) {
-		refuse(co, resp, 401, REFUSE_AUTH, NULL, NULL);
-		return;
-	}
-	if (enc && strcmp(enc, "deflate") != 0) {
-		refuse(co, resp, 400, REFUSE_CORRUPT, NULL,
-		       "Content-Encoding must be deflate");
-		return;
-	}
-	rc = wire_decode(req->body, req->body_len, &co->limits, &b, msg,
-			 sizeof(msg));
+	memset(r, 0, sizeof(*r));
+	rc = wire_decode(body, len, &co->limits, &b, msg, sizeof(msg));
 	if (rc != TLY_OK) {
 		log_warn("ingest: batch from %s refused: %s", agent, msg);
-		refuse_decode(co, resp, rc, msg);
+		refuse_decode(co, r, rc, msg);
 		return;
 	}
+	r->has_seq = 1;
+	r->seq = b.seq;
 	if (strcmp(b.agent_id, agent) != 0) {
 		log_warn("ingest: agent %s sent a batch for agent %s", agent,
 			 b.agent_id);
-		refuse(co, resp, 403, REFUSE_FORBIDDEN, "agent_id_mismatch",
-		       NULL);
+		refuse(co, r, 403, REFUSE_FORBIDDEN, "agent_id_mismatch", NULL);
 		wire_batch_free(&b);
 		return;
 	}
 	c = store_acquire(co->store);
-	rc = ingest_apply(co, c, agent, &b, &dup);
+	rc = ingest_apply(co, c, agent, &b, &r->duplicate);
 	store_release(c);
-	if (rc != TLY_OK) {
-		refuse(co, resp, 500, REFUSE_INTERNAL, "store_failed", NULL);
+	if (rc != TLY_OK)
+		refuse(co, r, 500, REFUSE_INTERNAL, "store_failed", NULL);
+	else
+		r->status = 200;
+	wire_batch_free(&b);
+}
+
+/* Answer an HTTP request with r: Lago's error shapes for refusals. */
+static void answer(struct httpd_resp *resp, const struct ingest_result *r)
+{
+	cJSON *o;
+
+	if (r->status == 400) {
+		httpd_error(resp, 400, r->msg[0] ? r->msg : NULL, NULL);
+	} else if (r->status == 422) {
+		httpd_invalid(resp, "batch", r->msg);
+	} else if (r->status != 200) {
+		httpd_error(resp, r->status, r->code, NULL);
 	} else {
 		o = cJSON_CreateObject();
-		if (o && (!cJSON_AddNumberToObject(o, "seq", (double)b.seq) ||
-			  !cJSON_AddStringToObject(o, "status", dup ?
+		if (o && (!cJSON_AddNumberToObject(o, "seq", (double)r->seq) ||
+			  !cJSON_AddStringToObject(o, "status", r->duplicate ?
 						   "duplicate" : "applied"))) {
 			cJSON_Delete(o);
 			o = NULL;
 		}
 		httpd_json(resp, 200, o);
 	}
-	wire_batch_free(&b);
+}
+
+void ingest_http(struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct coll *co = req->app;
+	const char *enc = httpd_header(req, "Content-Encoding");
+	char agent[WIRE_AGENT_ID_MAX + 1];
+	struct ingest_result r = {0};
+	struct store_conn *c;
+	int rc;
+
+	c = store_acquire(co->store);
+	rc = agents_auth(c, httpd_bearer(req), agent);
+	store_release(c);
+	if (rc != TLY_OK)
+		refuse(co, &r, 401, REFUSE_AUTH, NULL, NULL);
+	else if (enc && strcmp(enc, "deflate") != 0)
+		refuse(co, &r, 400, REFUSE_CORRUPT, NULL,
+		       "Content-Encoding must be deflate");
+	else
+		ingest_batch(co, agent, req->body, req->body_len, &r);
+	answer(resp, &r);
 }
 
 void ingest_catalog_http(struct httpd_req *req, struct httpd_resp *resp)

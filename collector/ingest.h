@@ -57,6 +57,26 @@ int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
 int ingest_event(struct store_conn *c, const struct event *ev,
 		 const char *source, int *inserted, struct ingest_late *late);
 
+/* What became of one batch: the answer HTTPS and MQTT both give. */
+struct ingest_result {
+	int status;		/* 200, or the HTTP status of the refusal */
+	const char *code;	/* the refusal's short code, or NULL */
+	char msg[256];		/* the refusal's message, or "" */
+	int has_seq;		/* the batch decoded: seq is known */
+	uint64_t seq;
+	int duplicate;		/* 200: the batch had been applied before */
+};
+
+/*
+ * The one path of a batch from an agent whose identity the caller has
+ * proven (token or MQTT topic): decode body (zlib wire bytes) with
+ * co->limits, refuse it unless its agent_id is agent, apply it.  Refusals
+ * are logged and counted in co->refused; status 500 (out of memory, store
+ * failure) is the one refusal worth sending again.
+ */
+void ingest_batch(struct coll *co, const char *agent, const void *body,
+		  size_t len, struct ingest_result *r);
+
 /* POST /v1/ingest */
 void ingest_http(struct httpd_req *req, struct httpd_resp *resp);
 

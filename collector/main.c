@@ -16,6 +16,7 @@
 #include "coll_conf.h"
 #include "err.h"
 #include "event.h"
+#include "ingest_mqtt.h"
 #include "invoice_store.h"
 #include "log.h"
 #include "server.h"
@@ -140,6 +141,12 @@ static int serve(struct coll *co)
 		cli_die(&coll_prog, 1, "cannot start the HTTP server (see the "
 			"log above)");
 	}
+	if (conf_str(co->conf, CK_MQTT) && ingest_mqtt_start(co) != TLY_OK) {
+		server_stop(co);
+		store_close(&co->store);
+		cli_die(&coll_prog, 2, "cannot consume from the MQTT broker %s "
+			"(see the log above)", conf_str(co->conf, CK_MQTT));
+	}
 	/* The scheduler: bill what is due, then wait for the next tick or
 	 * a signal, whichever comes first. */
 	for (;;) {
@@ -154,6 +161,7 @@ static int serve(struct coll *co)
 			break;
 	}
 	log_info("signal %d: stopping", sig);
+	ingest_mqtt_stop(co);
 	server_stop(co);
 	store_close(&co->store);
 	log_info("stopped");

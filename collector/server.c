@@ -65,6 +65,19 @@ static void healthz(struct httpd_req *req, struct httpd_resp *resp)
 	httpd_body(resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
 }
 
+/*
+ * Bytes of batch bodies received on POST /v1/ingest (as sent, deflated),
+ * whatever their fate: what batches cost on the wire, for `make bench`.
+ */
+static _Atomic uint64_t ingest_bytes;
+
+static void ingest_counted(struct httpd_req *req, struct httpd_resp *resp)
+{
+	atomic_fetch_add_explicit(&ingest_bytes, req->body_len,
+				  memory_order_relaxed);
+	ingest_http(req, resp);
+}
+
 #define METRIC(buf, n, cap, ...) \
 	do { \
 		int w_ = snprintf((buf) + (n), (cap) - (n), __VA_ARGS__); \
@@ -108,12 +121,18 @@ static void metrics(struct httpd_req *req, struct httpd_resp *resp)
 	       "tally_events_duplicate_total %llu\n",
 	       U(records_applied), U(events_applied), U(api_events),
 	       U(events_duplicate));
+	METRIC(b, n, cap, "# TYPE tally_ingest_bytes_total counter\n"
+	       "tally_ingest_bytes_total %llu\n", (unsigned long long)
+	       atomic_load_explicit(&ingest_bytes, memory_order_relaxed));
 	METRIC(b, n, cap, "# TYPE tally_events_late_total counter\n"
 	       "tally_events_late_total %llu\n", U(events_late));
 	METRIC(b, n, cap, "# TYPE tally_batches_refused_total counter\n");
 	for (int i = 0; i < REFUSE_COUNT; i++)
 		METRIC(b, n, cap, "tally_batches_refused_total{reason=\"%s\"} "
 		       "%llu\n", why[i], U(refused[i]));
+	METRIC(b, n, cap, "# TYPE tally_mqtt_connected gauge\n"
+	       "tally_mqtt_connected %d\n",
+	       atomic_load_explicit(&co->mqtt_connected, memory_order_relaxed));
 #undef U
 	httpd_body_take(resp, 200, "text/plain; version=0.0.4", b, n);
 }
@@ -121,7 +140,7 @@ static void metrics(struct httpd_req *req, struct httpd_resp *resp)
 static const struct httpd_route routes[] = {
 	{"GET", "/healthz", healthz, NULL},
 	{"GET", "/metrics", metrics, NULL},
-	{"POST", "/v1/ingest", ingest_http, NULL},
+	{"POST", "/v1/ingest", ingest_counted, NULL},
 	{"GET", "/v1/catalog", ingest_catalog_http, NULL},
 	R("GET", "/v1/late_usage", api_late_list),
 	R("POST", "/api/v1/customers", api_customers_create),
