@@ -6,9 +6,11 @@
  * to `inflight` batches unacknowledged, and removes a batch from the
  * outbox only when the collector acknowledges its sequence number
  * (buf_ack).  A batch is sent byte for byte as stored, as often as it
- * takes.  Failures back off exponentially with jitter up to a cap; an
- * authentication refusal (401/403) stops shipping with a loud log line,
- * because retrying a bad token forever helps nobody.
+ * takes.  Failures back off exponentially with jitter up to a cap.  Over
+ * HTTP an authentication refusal (401/403) stops shipping with a loud log
+ * line, because retrying a bad token forever helps nobody; over MQTT the
+ * broker's refusal is reported loudly and the agent keeps reconnecting at
+ * the longest backoff (a broker's password file can change under it).
  *
  * Transports: HTTP(S) with libcurl (ship_http.c) and MQTT with Paho
  * (ship_mqtt.c), behind the same calls.  The shipper also keeps the
