@@ -7,6 +7,7 @@
 #                     integration tests, then unit tests under ASan+UBSan
 #   make fuzz         libFuzzer on the event parser and wire decoder
 #                     (FUZZ_TIME seconds each, default 60)
+#   make bench        the performance table (bench/bench.py; BENCH_* sizes)
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=1   everything built with ASan + UBSan (in build/san/)
 
@@ -176,6 +177,29 @@ fuzz: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@packaging/demo.sh
+
+# The performance table: agent, collector and their limits, measured in
+# one run (bench/bench.py; sizes through BENCH_* variables).  Not part of
+# check.  The tools are built apart from the sanitizer builds.
+BENCH_TOOLS := build/bench/limit build/bench/loadgen
+
+build/bench/limit: bench/limit.c bench/bench_event.h
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -std=c11 $(WARN) \
+	  $(shell pkg-config --cflags sqlite3) -o $@ $< \
+	  $(shell pkg-config --libs sqlite3)
+
+build/bench/loadgen: bench/loadgen.c bench/bench_event.h
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -std=c11 $(WARN) \
+	  $(shell pkg-config --cflags libcurl) -o $@ $< \
+	  $(shell pkg-config --libs libcurl)
+
+bench: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) all $(BENCH_TOOLS)
+	@python3 bench/bench.py
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

@@ -231,6 +231,9 @@ static const char *const sq_migrations[] = {
 	"  source TEXT NOT NULL,"		/* 'api' or the agent id */
 	"  received_at INTEGER NOT NULL);"	/* Unix ms */
 	"CREATE INDEX late_usage_by_invoice ON late_usage (invoice_id);"
+	/* Billing asks of each subscription whether another follows it. */
+	"CREATE INDEX subscriptions_by_previous ON subscriptions"
+	"  (previous_id);"
 	"CREATE INDEX subscriptions_by_customer ON subscriptions"
 	"  (customer_id, status);"
 	/* Events find their subscription by external id: one active each. */

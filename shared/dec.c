@@ -376,6 +376,16 @@ int dec_fmt_double(double v, char *buf, size_t size)
 		strcpy(buf, "0");
 		return TLY_OK;
 	}
+	/*
+	 * A whole number below 2^53 is exactly its integer digits, which is
+	 * also the shortest text that reads back: no search needed (whole
+	 * timestamps and counts are most of what intake sees).
+	 */
+	if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
+	    v == (double)(long long)v) {
+		snprintf(buf, size, "%lld", (long long)v);
+		return TLY_OK;
+	}
 	if (v < 0) {
 		*out++ = '-';
 		v = -v;

@@ -1,0 +1,162 @@
+/*
+ * limit.c - what SQLite alone can do with the agent's buffer on this
+ * machine: the ceiling the agent's intake is measured against.
+ *
+ * It stores the rows agent/buf.c stores for each event the load
+ * generator sends (bench_event.h): an INSERT OR IGNORE into `seen` and an
+ * INSERT into `events`, with the schema of buf.c's migration 1, through
+ * prepared statements, EVENTS_PER_TX events per transaction, in WAL mode
+ * with synchronous=NORMAL (the agent's default durability).  One thread;
+ * no parsing, no network.  Prints one JSON line.
+ *
+ *   limit [-n EVENTS] [-t EVENTS_PER_TX] [-p PREFIX] [-s SUBS] [-q] DB
+ *
+ * -q: transaction ids in order (bench_event.h), not scrambled.
+ */
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_event.h"
+
+#define EVENT_OVERHEAD 48	/* agent/buf.c: bytes counted per event */
+
+/* agent/buf.c, migration 1: the tables intake writes (events, seen). */
+static const char schema[] =
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  tx TEXT NOT NULL, sub TEXT, customer TEXT, code TEXT NOT NULL,"
+	"  ts_ms INTEGER NOT NULL, props TEXT, ptac TEXT,"
+	"  agg TEXT, fkey TEXT, val TEXT,"
+	"  bytes INTEGER NOT NULL);"
+	"CREATE TABLE seen (key TEXT PRIMARY KEY, at INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
+	"CREATE INDEX seen_at ON seen (at);";
+
+/* agent/buf.c: S_SEEN and S_EVENT. */
+static const char sql_seen[] = "INSERT OR IGNORE INTO seen (key, at) "
+			       "VALUES (?, ?)";
+static const char sql_event[] =
+	"INSERT INTO events (tx, sub, customer, code, ts_ms, props,"
+	" ptac, agg, fkey, val, bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(sqlite3 *db, const char *what)
+{
+	fprintf(stderr, "limit: %s: %s\n", what,
+		db ? sqlite3_errmsg(db) : "cannot open");
+	exit(1);
+}
+
+static void exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "limit: %s: %s\n", sql, msg ? msg : "?");
+		exit(1);
+	}
+}
+
+static void step(sqlite3 *db, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_DONE)
+		die(db, sqlite3_sql(st));
+	sqlite3_reset(st);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: limit [-n EVENTS] [-t EVENTS_PER_TX] "
+		"[-p PREFIX] [-s SUBS] [-q] DB\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_ev b = {"limit", "bench_raw", "gb", NULL, 10, 0, 0, 0};
+	unsigned long long n = 1000000, per_tx = 1000;
+	sqlite3_stmt *seen, *event;
+	sqlite3 *db = NULL;
+	double t0, dt;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "n:t:p:s:q")) != -1) {
+		switch (opt) {
+		case 'n': n = strtoull(optarg, NULL, 10); break;
+		case 't': per_tx = strtoull(optarg, NULL, 10); break;
+		case 'p': b.prefix = optarg; break;
+		case 's': b.subs = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'q': b.seq_tx = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || per_tx == 0 || b.subs == 0)
+		usage();
+	b.ts_base = (int64_t)time(NULL) - 3600;
+	remove(argv[optind]);
+	if (sqlite3_open(argv[optind], &db) != SQLITE_OK)
+		die(db, argv[optind]);
+	/* shared/db.c's db_open, as the agent's writer gets it. */
+	exec(db, "PRAGMA journal_mode=WAL");
+	exec(db, "PRAGMA synchronous=NORMAL");
+	exec(db, "PRAGMA foreign_keys=ON");
+	exec(db, schema);
+	if (sqlite3_prepare_v3(db, sql_seen, -1, SQLITE_PREPARE_PERSISTENT,
+			       &seen, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(db, sql_event, -1, SQLITE_PREPARE_PERSISTENT,
+			       &event, NULL) != SQLITE_OK)
+		die(db, "prepare");
+
+	t0 = now_s();
+	for (unsigned long long i = 0; i < n; i++) {
+		char tx[128], key[160], props[128];
+		int64_t now_ms = (int64_t)time(NULL) * 1000;
+		char sub[32];
+		int plen;
+
+		if (i % per_tx == 0)
+			exec(db, "BEGIN IMMEDIATE");
+		bench_ev_tx(&b, i, tx, sizeof(tx));
+		snprintf(sub, sizeof(sub), "sub_%u", (unsigned)(i % b.subs));
+		snprintf(key, sizeof(key), "%s\x1f%s", sub, tx);
+		plen = bench_ev_props(&b, i, props, sizeof(props));
+		sqlite3_bind_text(seen, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(seen, 2, now_ms);
+		step(db, seen);
+		if (sqlite3_changes(db) == 1) {
+			sqlite3_bind_text(event, 1, tx, -1, SQLITE_STATIC);
+			sqlite3_bind_text(event, 2, sub, -1, SQLITE_STATIC);
+			sqlite3_bind_null(event, 3);
+			sqlite3_bind_text(event, 4, b.code, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(event, 5, bench_ev_ts(&b, i) * 1000);
+			sqlite3_bind_text(event, 6, props, plen, SQLITE_STATIC);
+			for (int c = 7; c <= 10; c++)
+				sqlite3_bind_null(event, c);
+			sqlite3_bind_int64(event, 11, (int64_t)(strlen(tx) +
+				strlen(b.code) + strlen(sub) + (size_t)plen +
+				EVENT_OVERHEAD));
+			step(db, event);
+		}
+		if (i % per_tx == per_tx - 1 || i == n - 1)
+			exec(db, "COMMIT");
+	}
+	dt = now_s() - t0;
+
+	sqlite3_finalize(seen);
+	sqlite3_finalize(event);
+	sqlite3_close(db);
+	printf("{\"events\":%llu,\"events_per_tx\":%llu,\"seconds\":%.4f,"
+	       "\"events_per_s\":%.0f}\n", n, per_tx, dt, dt > 0 ? n / dt : 0);
+	return 0;
+}
