@@ -315,6 +315,51 @@ int api_enum(cJSON *obj, const char *key, int required, const char *choices,
 	return -1;
 }
 
+int api_doc_row(struct store_stmt *st, struct api_doc *d)
+{
+	const char *id = store_col_text(st, 0);
+
+	snprintf(d->lago_id, sizeof(d->lago_id), "%s", id ? id : "");
+	d->created = store_col_i64(st, 2);
+	d->doc = cJSON_Parse(store_col_text(st, 1));
+	return d->doc ? TLY_OK : TLY_ENOMEM;
+}
+
+void api_doc_free(struct api_doc *d)
+{
+	if (!d)
+		return;
+	cJSON_Delete(d->doc);
+	d->doc = NULL;
+}
+
+int api_put_copy(cJSON *obj, const cJSON *doc, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+	cJSON *item = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
+
+	if (item && cJSON_AddItemToObject(obj, key, item))
+		return 0;
+	cJSON_Delete(item);
+	return -1;
+}
+
+int api_ruby_decimal(const char *text, char *buf, size_t size)
+{
+	dec_t d;
+	int rc = TLY_EINVAL;
+
+	dec_init(&d);
+	if (text && size > 2 && dec_parse_str(&d, text) == TLY_OK) {
+		dec_normalize(&d);
+		rc = dec_format(&d, buf, size - 2);
+		if (rc == TLY_OK && !strchr(buf, '.'))
+			strcat(buf, ".0");
+	}
+	dec_clear(&d);
+	return rc;
+}
+
 int api_put_str(cJSON *obj, const char *key, const char *s)
 {
 	cJSON *item = s ? cJSON_CreateString(s) : cJSON_CreateNull();

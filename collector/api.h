@@ -22,6 +22,7 @@
 #include "coll.h"
 #include "httpd.h"
 #include "store.h"
+#include "util.h"
 
 /* What a resource handler gets: the request, the app and a connection. */
 struct api_ctx {
@@ -98,7 +99,30 @@ int api_decimal(cJSON *obj, const char *key, int required,
 int api_enum(cJSON *obj, const char *key, int required, const char *choices,
 	     const char **out, struct api_errs *e);
 
+/* ---- Rows of the doc tables ---------------------------------------------- */
+
+/* A billing object's row: its id, creation time and Lago attributes. */
+struct api_doc {
+	char lago_id[UTIL_UUID_LEN];
+	int64_t created;		/* Unix ms */
+	cJSON *doc;			/* owned */
+};
+
+/* Fill d from a row whose first columns are lago_id, doc, created_at. */
+int api_doc_row(struct store_stmt *st, struct api_doc *d);
+void api_doc_free(struct api_doc *d);		/* NULL-safe; keeps d */
+
 /* ---- Building answers -------------------------------------------------- */
+
+/* obj[key] = a copy of doc[key], or null when doc has none.  0 or -1. */
+int api_put_copy(cJSON *obj, const cJSON *doc, const char *key);
+
+/*
+ * A decimal as Ruby prints a BigDecimal or Float: no trailing zeros, and
+ * ".0" when whole ("20.00" -> "20.0", "5.50" -> "5.5").  buf holds
+ * DEC_DOUBLE_BUFSZ bytes.  TLY_OK, or TLY_EINVAL when text is not one.
+ */
+int api_ruby_decimal(const char *text, char *buf, size_t size);
 
 /* obj[key] = string, or null when s is NULL.  0 or -1 (out of memory). */
 int api_put_str(cJSON *obj, const char *key, const char *s);

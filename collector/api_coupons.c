@@ -158,23 +158,10 @@ static int put_i64(cJSON *o, const char *key, int has, int64_t v)
  */
 static int put_rate(cJSON *o, const char *key, const char *text)
 {
-	char buf[64];
-	cJSON *item = NULL;
-	dec_t d;
+	char buf[DEC_DOUBLE_BUFSZ];
 
-	dec_init(&d);
-	if (!text || dec_parse_str(&d, text) != TLY_OK) {
-		item = cJSON_CreateNull();
-	} else {
-		dec_normalize(&d);
-		if (dec_format(&d, buf, sizeof(buf) - 2) == TLY_OK) {
-			if (!strchr(buf, '.'))
-				strcat(buf, ".0");
-			item = cJSON_CreateString(buf);
-		}
-	}
-	dec_clear(&d);
-	return put(o, key, item);
+	return put(o, key, api_ruby_decimal(text, buf, sizeof(buf)) == TLY_OK ?
+		   cJSON_CreateString(buf) : cJSON_CreateNull());
 }
 
 /* ---- Times -------------------------------------------------------------- */

@@ -37,11 +37,6 @@ static const char agg_types[] =
 	"latest_agg";
 
 /* A metric row: its id, creation time and attributes. */
-struct metric {
-	char lago_id[UTIL_UUID_LEN];
-	int64_t created;
-	cJSON *doc;
-};
 
 /* Validation state while reading a request. */
 struct rd {
@@ -332,7 +327,7 @@ static void check_attrs(struct rd *r, cJSON *doc)
 }
 
 /* Merge the request into m->doc and validate: TLY_EINVAL with e filled. */
-static int metric_read(struct metric *m, cJSON *in, int locked,
+static int metric_read(struct api_doc *m, cJSON *in, int locked,
 		       struct api_errs *e)
 {
 	struct rd r = {e, 0, 0};
@@ -345,22 +340,11 @@ static int metric_read(struct metric *m, cJSON *in, int locked,
 
 /* ---- Lago's object ------------------------------------------------------ */
 
-static int put_copy(cJSON *out, const cJSON *doc, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
-	cJSON *item = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
-
-	if (item && cJSON_AddItemToObject(out, key, item))
-		return 0;
-	cJSON_Delete(item);
-	return -1;
-}
-
 /*
  * Lago's billable metric.  The counters (deprecated, literal 0 in Lago)
  * come with create, update, delete and list, not with show.
  */
-static cJSON *metric_json(const struct metric *m, int counters)
+static cJSON *metric_json(const struct api_doc *m, int counters)
 {
 	static const char *const head[] = {
 		"name", "code", "description", "aggregation_type",
@@ -374,13 +358,13 @@ static cJSON *metric_json(const struct metric *m, int counters)
 	int bad = !o || api_put_str(o, "lago_id", m->lago_id);
 
 	for (size_t i = 0; !bad && i < N(head); i++)
-		bad = put_copy(o, m->doc, head[i]);
+		bad = api_put_copy(o, m->doc, head[i]);
 	bad = bad || api_put_time(o, "created_at", m->created);
 	for (size_t i = 0; !bad && i < N(tail); i++)
-		bad = put_copy(o, m->doc, tail[i]);
+		bad = api_put_copy(o, m->doc, tail[i]);
 	for (size_t i = 0; !bad && counters && i < N(counts); i++)
 		bad = !cJSON_AddNumberToObject(o, counts[i], 0);
-	if (bad || put_copy(o, m->doc, "filters")) {
+	if (bad || api_put_copy(o, m->doc, "filters")) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -391,25 +375,8 @@ static cJSON *metric_json(const struct metric *m, int counters)
 
 #define METRIC_COLS "lago_id, doc, created_at"
 
-static void metric_free(struct metric *m)
-{
-	cJSON_Delete(m->doc);
-	m->doc = NULL;
-}
-
-/* Fill m from a row of METRIC_COLS. */
-static int metric_row(struct store_stmt *st, struct metric *m)
-{
-	const char *id = store_col_text(st, 0);
-
-	snprintf(m->lago_id, sizeof(m->lago_id), "%s", id ? id : "");
-	m->created = store_col_i64(st, 2);
-	m->doc = cJSON_Parse(store_col_text(st, 1));
-	return m->doc ? TLY_OK : TLY_ENOMEM;
-}
-
 /* The live metric with this code: TLY_OK, TLY_ENOTFOUND or an error. */
-static int metric_load(struct api_ctx *x, const char *code, struct metric *m)
+static int metric_load(struct api_ctx *x, const char *code, struct api_doc *m)
 {
 	static const char *const sql =
 		"SELECT " METRIC_COLS " FROM billable_metrics "
@@ -422,7 +389,7 @@ static int metric_load(struct api_ctx *x, const char *code, struct metric *m)
 	store_bind_text(st, 1, code);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
-		rc = metric_row(st, m);
+		rc = api_doc_row(st, m);
 	else if (rc == STORE_DONE)
 		rc = TLY_ENOTFOUND;
 	store_reset(st);
@@ -430,7 +397,7 @@ static int metric_load(struct api_ctx *x, const char *code, struct metric *m)
 }
 
 /* Does a charge of a live plan price this metric (by code or by id)? */
-static int charges_use(const cJSON *plan, const struct metric *m)
+static int charges_use(const cJSON *plan, const struct api_doc *m)
 {
 	const char *code = doc_str(m->doc, "code");
 	const cJSON *ch;
@@ -447,7 +414,7 @@ static int charges_use(const cJSON *plan, const struct metric *m)
 	return 0;
 }
 
-static int metric_in_plans(struct api_ctx *x, const struct metric *m,
+static int metric_in_plans(struct api_ctx *x, const struct api_doc *m,
 			   int *used)
 {
 	static const char *const sql =
@@ -473,7 +440,7 @@ static int metric_in_plans(struct api_ctx *x, const struct metric *m,
 }
 
 /* Insert (is_new) or rewrite m; TLY_EEXIST when its code is taken. */
-static int metric_save(struct api_ctx *x, const struct metric *m, int is_new)
+static int metric_save(struct api_ctx *x, const struct api_doc *m, int is_new)
 {
 	static const char *const ins =
 		"INSERT INTO billable_metrics (lago_id, code, doc, created_at) "
@@ -507,7 +474,7 @@ static int metric_save(struct api_ctx *x, const struct metric *m, int is_new)
 	return rc;
 }
 
-static int metric_discard(struct api_ctx *x, const struct metric *m)
+static int metric_discard(struct api_ctx *x, const struct api_doc *m)
 {
 	static const char *const sql =
 		"UPDATE billable_metrics SET deleted_at = ? WHERE lago_id = ?";
@@ -525,7 +492,7 @@ static int metric_discard(struct api_ctx *x, const struct metric *m)
 /* ---- Handlers ----------------------------------------------------------- */
 
 /* Answer a write: commit and send the metric, or roll back and say why. */
-static void metric_reply(struct api_ctx *x, int rc, const struct metric *m,
+static void metric_reply(struct api_ctx *x, int rc, const struct api_doc *m,
 			 struct api_errs *e)
 {
 	if (rc == TLY_OK)
@@ -546,7 +513,7 @@ static void metric_reply(struct api_ctx *x, int rc, const struct metric *m,
 void api_metrics_create(struct api_ctx *x)
 {
 	cJSON *root, *in = api_body(x, "billable_metric", &root);
-	struct metric m = {.created = api_now(), .doc = cJSON_CreateObject()};
+	struct api_doc m = {.created = api_now(), .doc = cJSON_CreateObject()};
 	struct api_errs e = {0};
 	int rc;
 
@@ -561,7 +528,7 @@ void api_metrics_create(struct api_ctx *x)
 		rc = metric_save(x, &m, 1);
 	metric_reply(x, rc, &m, &e);
 out:
-	metric_free(&m);
+	api_doc_free(&m);
 	api_errs_free(&e);
 	cJSON_Delete(root);
 }
@@ -569,7 +536,7 @@ out:
 void api_metrics_update(struct api_ctx *x)
 {
 	cJSON *root, *in = api_body(x, "billable_metric", &root);
-	struct metric m = {0};
+	struct api_doc m = {0};
 	struct api_errs e = {0};
 	int rc, used = 0;
 
@@ -585,14 +552,14 @@ void api_metrics_update(struct api_ctx *x)
 	if (rc == TLY_OK)
 		rc = metric_save(x, &m, 0);
 	metric_reply(x, rc, &m, &e);
-	metric_free(&m);
+	api_doc_free(&m);
 	api_errs_free(&e);
 	cJSON_Delete(root);
 }
 
 void api_metrics_delete(struct api_ctx *x)
 {
-	struct metric m = {0};
+	struct api_doc m = {0};
 	struct api_errs e = {0};
 	int rc = store_begin(x->c);
 
@@ -601,13 +568,13 @@ void api_metrics_delete(struct api_ctx *x)
 	if (rc == TLY_OK)
 		rc = metric_discard(x, &m);
 	metric_reply(x, rc, &m, &e);
-	metric_free(&m);
+	api_doc_free(&m);
 	api_errs_free(&e);
 }
 
 void api_metrics_get(struct api_ctx *x)
 {
-	struct metric m = {0};
+	struct api_doc m = {0};
 	int rc = metric_load(x, x->req->cap[0], &m);
 
 	if (rc == TLY_OK)
@@ -616,7 +583,7 @@ void api_metrics_get(struct api_ctx *x)
 		api_not_found(x, "billable_metric");
 	else
 		api_store_failed(x);
-	metric_free(&m);
+	api_doc_free(&m);
 }
 
 static int64_t metric_count(struct api_ctx *x)
@@ -644,12 +611,12 @@ static int metric_page(struct api_ctx *x, int64_t page, int64_t per,
 	store_bind_i64(st, 1, per);
 	store_bind_i64(st, 2, (page - 1) * per);
 	while ((rc = store_step(st)) == STORE_ROW) {
-		struct metric m = {0};
+		struct api_doc m = {0};
 		cJSON *o = NULL;
 
-		if (metric_row(st, &m) == TLY_OK)
+		if (api_doc_row(st, &m) == TLY_OK)
 			o = metric_json(&m, 1);
-		metric_free(&m);
+		api_doc_free(&m);
 		if (!o || !cJSON_AddItemToArray(list, o)) {
 			cJSON_Delete(o);
 			rc = TLY_ENOMEM;

@@ -20,11 +20,6 @@
 #include "util.h"
 
 /* A tax row: its id, creation time and attributes. */
-struct tax {
-	char lago_id[UTIL_UUID_LEN];
-	int64_t created;
-	cJSON *doc;
-};
 
 /* Validation state while reading a request. */
 struct rd {
@@ -130,7 +125,7 @@ static void take_rate(struct rd *r, cJSON *doc, cJSON *in)
 }
 
 /* Assign the request's fields (only those it names) and validate. */
-static int tax_read(struct tax *t, cJSON *in, struct api_errs *e)
+static int tax_read(struct api_doc *t, cJSON *in, struct api_errs *e)
 {
 	struct rd r = {e, 0, 0};
 
@@ -154,17 +149,6 @@ static int tax_read(struct tax *t, cJSON *in, struct api_errs *e)
 
 /* ---- Lago's object ------------------------------------------------------ */
 
-static int put_copy(cJSON *out, const cJSON *doc, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
-	cJSON *item = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
-
-	if (item && cJSON_AddItemToObject(out, key, item))
-		return 0;
-	cJSON_Delete(item);
-	return -1;
-}
-
 /*
  * The rate as Ruby prints a Float: no trailing zeros, and ".0" on whole
  * numbers ("20.00" -> 20.0, "5.50" -> 5.5).
@@ -172,21 +156,9 @@ static int put_copy(cJSON *out, const cJSON *doc, const char *key)
 static int put_rate(cJSON *out, const char *rate)
 {
 	char buf[DEC_DOUBLE_BUFSZ];	/* fits what dec_parse takes */
-	cJSON *item = NULL;
-	dec_t d;
+	cJSON *item = api_ruby_decimal(rate, buf, sizeof(buf)) == TLY_OK ?
+		      cJSON_CreateRaw(buf) : cJSON_CreateNull();
 
-	dec_init(&d);
-	if (!rate || dec_parse_str(&d, rate) != TLY_OK) {
-		item = cJSON_CreateNull();
-	} else {
-		dec_normalize(&d);
-		if (dec_format(&d, buf, sizeof(buf) - 2) == TLY_OK) {
-			if (!strchr(buf, '.'))
-				strcat(buf, ".0");
-			item = cJSON_CreateRaw(buf);
-		}
-	}
-	dec_clear(&d);
 	if (item && cJSON_AddItemToObject(out, "rate", item))
 		return 0;
 	cJSON_Delete(item);
@@ -197,17 +169,17 @@ static int put_rate(cJSON *out, const char *rate)
  * Lago's tax.  Lago's newest serializer prints the counts as literal 0;
  * Tally does not track them either.
  */
-static cJSON *tax_json(const struct tax *t)
+static cJSON *tax_json(const struct api_doc *t)
 {
 	static const char *const counts[] = {
 		"add_ons_count", "customers_count", "plans_count",
 		"charges_count", "commitments_count"};
 	cJSON *o = cJSON_CreateObject();
 	int bad = !o || api_put_str(o, "lago_id", t->lago_id) ||
-		  put_copy(o, t->doc, "name") || put_copy(o, t->doc, "code") ||
+		  api_put_copy(o, t->doc, "name") || api_put_copy(o, t->doc, "code") ||
 		  put_rate(o, doc_str(t->doc, "rate")) ||
-		  put_copy(o, t->doc, "description") ||
-		  put_copy(o, t->doc, "applied_to_organization");
+		  api_put_copy(o, t->doc, "description") ||
+		  api_put_copy(o, t->doc, "applied_to_organization");
 
 	for (size_t i = 0; !bad && i < sizeof(counts) / sizeof(*counts); i++)
 		bad = !cJSON_AddNumberToObject(o, counts[i], 0);
@@ -222,25 +194,8 @@ static cJSON *tax_json(const struct tax *t)
 
 #define TAX_COLS "lago_id, doc, created_at"
 
-static void tax_free(struct tax *t)
-{
-	cJSON_Delete(t->doc);
-	t->doc = NULL;
-}
-
-/* Fill t from a row of TAX_COLS. */
-static int tax_row(struct store_stmt *st, struct tax *t)
-{
-	const char *id = store_col_text(st, 0);
-
-	snprintf(t->lago_id, sizeof(t->lago_id), "%s", id ? id : "");
-	t->created = store_col_i64(st, 2);
-	t->doc = cJSON_Parse(store_col_text(st, 1));
-	return t->doc ? TLY_OK : TLY_ENOMEM;
-}
-
 /* The tax with this code: TLY_OK, TLY_ENOTFOUND or an error. */
-static int tax_load(struct api_ctx *x, const char *code, struct tax *t)
+static int tax_load(struct api_ctx *x, const char *code, struct api_doc *t)
 {
 	static const char *const sql =
 		"SELECT " TAX_COLS " FROM taxes WHERE code = ?";
@@ -252,7 +207,7 @@ static int tax_load(struct api_ctx *x, const char *code, struct tax *t)
 	store_bind_text(st, 1, code);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
-		rc = tax_row(st, t);
+		rc = api_doc_row(st, t);
 	else if (rc == STORE_DONE)
 		rc = TLY_ENOTFOUND;
 	store_reset(st);
@@ -260,7 +215,7 @@ static int tax_load(struct api_ctx *x, const char *code, struct tax *t)
 }
 
 /* Insert (is_new) or rewrite t; TLY_EEXIST when its code is taken. */
-static int tax_save(struct api_ctx *x, const struct tax *t, int is_new)
+static int tax_save(struct api_ctx *x, const struct api_doc *t, int is_new)
 {
 	static const char *const ins =
 		"INSERT INTO taxes (lago_id, code, doc, created_at) "
@@ -291,7 +246,7 @@ static int tax_save(struct api_ctx *x, const struct tax *t, int is_new)
 	return rc;
 }
 
-static int tax_destroy(struct api_ctx *x, const struct tax *t)
+static int tax_destroy(struct api_ctx *x, const struct api_doc *t)
 {
 	static const char *const sql = "DELETE FROM taxes WHERE lago_id = ?";
 	struct store_stmt *st = NULL;
@@ -306,7 +261,7 @@ static int tax_destroy(struct api_ctx *x, const struct tax *t)
 /* ---- Handlers ----------------------------------------------------------- */
 
 /* Answer a write: commit and send the tax, or roll back and say why. */
-static void tax_reply(struct api_ctx *x, int rc, const struct tax *t,
+static void tax_reply(struct api_ctx *x, int rc, const struct api_doc *t,
 		      struct api_errs *e)
 {
 	if (rc == TLY_OK)
@@ -327,7 +282,7 @@ static void tax_reply(struct api_ctx *x, int rc, const struct tax *t,
 void api_taxes_create(struct api_ctx *x)
 {
 	cJSON *root, *in = api_body(x, "tax", &root);
-	struct tax t = {.created = api_now(), .doc = cJSON_CreateObject()};
+	struct api_doc t = {.created = api_now(), .doc = cJSON_CreateObject()};
 	struct api_errs e = {0};
 	int rc;
 
@@ -342,7 +297,7 @@ void api_taxes_create(struct api_ctx *x)
 		rc = tax_save(x, &t, 1);
 	tax_reply(x, rc, &t, &e);
 out:
-	tax_free(&t);
+	api_doc_free(&t);
 	api_errs_free(&e);
 	cJSON_Delete(root);
 }
@@ -350,7 +305,7 @@ out:
 void api_taxes_update(struct api_ctx *x)
 {
 	cJSON *root, *in = api_body(x, "tax", &root);
-	struct tax t = {0};
+	struct api_doc t = {0};
 	struct api_errs e = {0};
 	int rc;
 
@@ -364,14 +319,14 @@ void api_taxes_update(struct api_ctx *x)
 	if (rc == TLY_OK)
 		rc = tax_save(x, &t, 0);
 	tax_reply(x, rc, &t, &e);
-	tax_free(&t);
+	api_doc_free(&t);
 	api_errs_free(&e);
 	cJSON_Delete(root);
 }
 
 void api_taxes_delete(struct api_ctx *x)
 {
-	struct tax t = {0};
+	struct api_doc t = {0};
 	struct api_errs e = {0};
 	int rc = store_begin(x->c);
 
@@ -380,13 +335,13 @@ void api_taxes_delete(struct api_ctx *x)
 	if (rc == TLY_OK)
 		rc = tax_destroy(x, &t);
 	tax_reply(x, rc, &t, &e);
-	tax_free(&t);
+	api_doc_free(&t);
 	api_errs_free(&e);
 }
 
 void api_taxes_get(struct api_ctx *x)
 {
-	struct tax t = {0};
+	struct api_doc t = {0};
 	int rc = tax_load(x, x->req->cap[0], &t);
 
 	if (rc == TLY_OK)
@@ -395,7 +350,7 @@ void api_taxes_get(struct api_ctx *x)
 		api_not_found(x, "tax");
 	else
 		api_store_failed(x);
-	tax_free(&t);
+	api_doc_free(&t);
 }
 
 static int64_t tax_count(struct api_ctx *x)
@@ -421,12 +376,12 @@ static int tax_page(struct api_ctx *x, int64_t page, int64_t per,
 	store_bind_i64(st, 1, per);
 	store_bind_i64(st, 2, (page - 1) * per);
 	while ((rc = store_step(st)) == STORE_ROW) {
-		struct tax t = {0};
+		struct api_doc t = {0};
 		cJSON *o = NULL;
 
-		if (tax_row(st, &t) == TLY_OK)
+		if (api_doc_row(st, &t) == TLY_OK)
 			o = tax_json(&t);
-		tax_free(&t);
+		api_doc_free(&t);
 		if (!o || !cJSON_AddItemToArray(list, o)) {
 			cJSON_Delete(o);
 			rc = TLY_ENOMEM;
@@ -473,7 +428,7 @@ static int listed_before(const cJSON *codes, const cJSON *item)
 /* Append the tax with code to arr: TLY_OK, TLY_ENOTFOUND or an error. */
 static int tax_append(struct api_ctx *x, const char *code, cJSON *arr)
 {
-	struct tax t = {0};
+	struct api_doc t = {0};
 	cJSON *o = NULL;
 	int rc = tax_load(x, code, &t);
 
@@ -483,7 +438,7 @@ static int tax_append(struct api_ctx *x, const char *code, cJSON *arr)
 		if (rc != TLY_OK)
 			cJSON_Delete(o);
 	}
-	tax_free(&t);
+	api_doc_free(&t);
 	return rc;
 }
 
