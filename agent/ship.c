@@ -4,7 +4,10 @@
  */
 #include <stddef.h>
 
+#include "err.h"
+#include "log.h"
 #include "ship.h"
+#include "util.h"
 
 void ship_stop(struct ship **sp)
 {
@@ -17,4 +20,34 @@ void ship_stop(struct ship **sp)
 void ship_get_status(struct ship *s, struct ship_status *st)
 {
 	s->ops->status(s, st);
+}
+
+int64_t ship_backoff(const struct ship_opts *o, int n)
+{
+	int64_t d = o->backoff_min_ms;
+	unsigned r = 0;
+
+	for (int i = 1; i < n && d < o->backoff_max_ms; i++)
+		d *= 2;
+	if (d > o->backoff_max_ms)
+		d = o->backoff_max_ms;
+	util_random(&r, sizeof(r));
+	return d / 2 + (int64_t)(r % (unsigned)(d / 2 + 1));	/* [d/2, d] */
+}
+
+void ship_maybe_make(struct buf *b, const struct ship_opts *o, int64_t now,
+		     int64_t *last_make)
+{
+	struct buf_stats st;
+	int made = 0;
+
+	buf_get_stats(b, &st);
+	if (st.pending_events == 0 || st.outbox_batches >= o->inflight)
+		return;
+	if (st.pending_events < o->batch_max_events &&
+	    now - *last_make < o->flush_interval_ms)
+		return;
+	if (buf_make_batch(b, &made) != TLY_OK)
+		log_error("ship: cannot make a batch (see above); retrying");
+	*last_make = now;
 }

@@ -80,6 +80,16 @@ struct ship_mqtt_opts {
 int ship_mqtt_start(struct ship **out, struct buf *b,
 		    const struct ship_opts *o, const struct ship_mqtt_opts *m);
 
+/*
+ * Shared by the transports: the delay before try n (1-based), min * 2^(n-1)
+ * capped at max and jittered into [d/2, d]; and making a batch when a full
+ * one waits or flush_interval has passed since *last_make (ms, on the
+ * caller's clock), at most `inflight` batches ahead.
+ */
+int64_t ship_backoff(const struct ship_opts *o, int n);
+void ship_maybe_make(struct buf *b, const struct ship_opts *o, int64_t now,
+		     int64_t *last_make);
+
 /* Stop the thread (requests in flight are abandoned) and free. */
 void ship_stop(struct ship **s);
 

@@ -82,20 +82,6 @@ static void wake(void *arg)
 	curl_multi_wakeup(s->multi);
 }
 
-/* Delay before the next try: min * 2^attempts, capped, with jitter. */
-static int64_t backoff(struct ship_http *s)
-{
-	int64_t d = s->o.backoff_min_ms;
-	unsigned r = 0;
-
-	for (int i = 1; i < s->attempts && d < s->o.backoff_max_ms; i++)
-		d *= 2;
-	if (d > s->o.backoff_max_ms)
-		d = s->o.backoff_max_ms;
-	util_random(&r, sizeof(r));
-	return d / 2 + (int64_t)(r % (unsigned)(d / 2 + 1));	/* [d/2, d] */
-}
-
 static int flight_setup(struct ship_http *s, struct flight *f, const char *url)
 {
 	CURL *h = f->h ? f->h : curl_easy_init();
@@ -192,23 +178,6 @@ static void fill_window(struct ship_http *s, int64_t now)
 	}
 }
 
-/* Make a batch when a full one waits or the flush interval is over. */
-static void maybe_make(struct ship_http *s, int64_t now)
-{
-	struct buf_stats st;
-	int made = 0;
-
-	buf_get_stats(s->buf, &st);
-	if (st.pending_events == 0 || st.outbox_batches >= s->o.inflight)
-		return;
-	if (st.pending_events < s->o.batch_max_events &&
-	    now - s->last_make < s->o.flush_interval_ms)
-		return;
-	if (buf_make_batch(s->buf, &made) != TLY_OK)
-		log_error("ship: cannot make a batch (see above); retrying");
-	s->last_make = now;
-}
-
 static void refused(struct ship_http *s, long code, const char *body)
 {
 	char msg[200];
@@ -228,7 +197,7 @@ static void failed(struct ship_http *s, struct flight *f, const char *why)
 	int64_t delay;
 
 	s->attempts++;
-	delay = backoff(s);
+	delay = ship_backoff(&s->o, s->attempts);
 	s->retry_at = util_now_ms() + delay;
 	/* Resend from the oldest failed batch: the collector keys on seq. */
 	if (f->seq > 0 && f->seq - 1 < s->sent_upto)
@@ -355,7 +324,7 @@ static void *ship_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (!stopped) {
 			fetch_catalog(s, now);
-			maybe_make(s, now);
+			ship_maybe_make(s->buf, &s->o, now, &s->last_make);
 			fill_window(s, now);
 		}
 		curl_multi_perform(s->multi, &running);

@@ -112,20 +112,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Delay before try n: min * 2^(n-1), capped, with jitter in [d/2, d]. */
-static int64_t backoff(const struct ship_mqtt *s, int n)
-{
-	int64_t d = s->o.backoff_min_ms;
-	unsigned r = 0;
-
-	for (int i = 1; i < n && d < s->o.backoff_max_ms; i++)
-		d *= 2;
-	if (d > s->o.backoff_max_ms)
-		d = s->o.backoff_max_ms;
-	util_random(&r, sizeof(r));
-	return d / 2 + (int64_t)(r % (unsigned)(d / 2 + 1));
-}
-
 /* Under mu: wake the thread. */
 static void signal_locked(struct ship_mqtt *s)
 {
@@ -395,7 +381,7 @@ static void go_down(struct ship_mqtt *s, const char *why, int auth)
 	s->nfl = 0;	/* all resent after the next connect */
 	memset(s->fl, 0, sizeof(s->fl));
 	s->conn_attempts = auth ? 64 : s->conn_attempts + 1;
-	delay = backoff(s, s->conn_attempts);
+	delay = ship_backoff(&s->o, s->conn_attempts);
 	s->reconnect_at = now_ms() + delay;
 	if (auth)
 		log_error("ship: %s; events keep buffering; retry in %lld ms",
@@ -618,7 +604,7 @@ static void refused(struct ship_mqtt *s, const struct mack *a, int64_t now)
 	char msg[200];
 
 	s->attempts++;
-	delay = backoff(s, s->attempts);
+	delay = ship_backoff(&s->o, s->attempts);
 	s->retry_at = now + delay;
 	for (int i = 0; i < s->o.inflight; i++) {
 		struct mflight *f = &s->fl[i];
@@ -682,23 +668,6 @@ static void apply_catalog(struct ship_mqtt *s, const char *text)
 	cJSON_Delete(cat);
 }
 
-/* Make a batch when a full one waits or the flush interval is over. */
-static void maybe_make(struct ship_mqtt *s, int64_t now)
-{
-	struct buf_stats st;
-	int made = 0;
-
-	buf_get_stats(s->buf, &st);
-	if (st.pending_events == 0 || st.outbox_batches >= s->o.inflight)
-		return;
-	if (st.pending_events < s->o.batch_max_events &&
-	    now - s->last_make < s->o.flush_interval_ms)
-		return;
-	if (buf_make_batch(s->buf, &made) != TLY_OK)
-		log_error("ship: cannot make a batch (see above); retrying");
-	s->last_make = now;
-}
-
 /* ---- The thread ------------------------------------------------------------ */
 
 static int64_t next_wake(struct ship_mqtt *s, int64_t now)
@@ -748,7 +717,7 @@ static void *ship_main(void *arg)
 			apply_catalog(s, p.catalog);
 		free(p.acks);
 		free(p.catalog);
-		maybe_make(s, now);
+		ship_maybe_make(s->buf, &s->o, now, &s->last_make);
 		resend_due(s, now);
 		fill_window(s, now);
 	} while (!wait_events(s, next_wake(s, now_ms()), &p));
