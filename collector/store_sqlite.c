@@ -88,6 +88,7 @@ static const char *const sq_migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  UNIQUE (sub_key, transaction_id));"
 	"CREATE INDEX events_by_sub ON events (sub, code, ts_ms);"
+	"CREATE INDEX events_by_tx ON events (transaction_id);"	/* GET by id */
 	/* Billing objects keep Lago's JSON as `doc`, with keys as columns. */
 	"CREATE TABLE customers ("
 	"  lago_id TEXT PRIMARY KEY,"
