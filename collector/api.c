@@ -333,6 +333,75 @@ void api_doc_free(struct api_doc *d)
 	d->doc = NULL;
 }
 
+int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
+		 struct api_doc *d)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(x->c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, key);
+	rc = store_step(st);
+	if (rc == STORE_ROW)
+		rc = api_doc_row(st, d);
+	else if (rc == STORE_DONE)
+		rc = TLY_ENOTFOUND;
+	store_reset(st);
+	return rc;
+}
+
+/* Append one page of rows, rendered by to_json, to list. */
+static int doc_page(struct api_ctx *x, const char *sql, int64_t page,
+		    int64_t per, cJSON *(*to_json)(const struct api_doc *d),
+		    cJSON *list)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(x->c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, per);
+	store_bind_i64(st, 2, (page - 1) * per);
+	while ((rc = store_step(st)) == STORE_ROW) {
+		struct api_doc d = {0};
+		cJSON *o = NULL;
+
+		if (api_doc_row(st, &d) == TLY_OK)
+			o = to_json(&d);
+		api_doc_free(&d);
+		if (!o || !cJSON_AddItemToArray(list, o)) {
+			cJSON_Delete(o);
+			rc = TLY_ENOMEM;
+			break;
+		}
+	}
+	store_reset(st);
+	return rc == STORE_DONE ? TLY_OK : rc;
+}
+
+void api_doc_list(struct api_ctx *x, const char *name, const char *count_sql,
+		  const char *page_sql,
+		  cJSON *(*to_json)(const struct api_doc *d))
+{
+	int64_t page, per, total;
+	cJSON *root, *list;
+
+	if (api_page(x, &page, &per) != TLY_OK)
+		return;
+	total = api_count(x, count_sql);
+	root = cJSON_CreateObject();
+	list = cJSON_AddArrayToObject(root, name);
+	if (total < 0 || !list ||
+	    doc_page(x, page_sql, page, per, to_json, list) != TLY_OK ||
+	    api_meta(root, page, per, total) != 0) {
+		cJSON_Delete(root);
+		api_store_failed(x);
+		return;
+	}
+	httpd_json(x->resp, 200, root);
+}
+
 int api_put_copy(cJSON *obj, const cJSON *doc, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);

@@ -112,6 +112,18 @@ struct api_doc {
 int api_doc_row(struct store_stmt *st, struct api_doc *d);
 void api_doc_free(struct api_doc *d);		/* NULL-safe; keeps d */
 
+/* The row a query with one text parameter (key) selects into d:
+ * TLY_OK, TLY_ENOTFOUND or an error. */
+int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
+		 struct api_doc *d);
+
+/* Answer GET of a doc table: {"<name>": [...], "meta": ...}.  count_sql
+ * is a COUNT(*); page_sql selects the doc columns and takes LIMIT and
+ * OFFSET as its two parameters; to_json renders one row. */
+void api_doc_list(struct api_ctx *x, const char *name, const char *count_sql,
+		  const char *page_sql,
+		  cJSON *(*to_json)(const struct api_doc *d));
+
 /* ---- Building answers -------------------------------------------------- */
 
 /* obj[key] = a copy of doc[key], or null when doc has none.  0 or -1. */

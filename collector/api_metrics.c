@@ -381,19 +381,8 @@ static int metric_load(struct api_ctx *x, const char *code, struct api_doc *m)
 	static const char *const sql =
 		"SELECT " METRIC_COLS " FROM billable_metrics "
 		"WHERE code = ? AND deleted_at IS NULL";
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
 
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_text(st, 1, code);
-	rc = store_step(st);
-	if (rc == STORE_ROW)
-		rc = api_doc_row(st, m);
-	else if (rc == STORE_DONE)
-		rc = TLY_ENOTFOUND;
-	store_reset(st);
-	return rc;
+	return api_doc_load(x, sql, code, m);
 }
 
 /* Does a charge of a live plan price this metric (by code or by id)? */
@@ -586,62 +575,21 @@ void api_metrics_get(struct api_ctx *x)
 	api_doc_free(&m);
 }
 
-static int64_t metric_count(struct api_ctx *x)
+/* A listed metric carries its usage counters; GET of one does not. */
+static cJSON *metric_listed(const struct api_doc *m)
 {
-	static const char *const sql =
-		"SELECT COUNT(*) FROM billable_metrics "
-		"WHERE deleted_at IS NULL";
-
-	return api_count(x, sql);
-}
-
-/* Append one page of live metrics, newest first, to list. */
-static int metric_page(struct api_ctx *x, int64_t page, int64_t per,
-		       cJSON *list)
-{
-	static const char *const sql =
-		"SELECT " METRIC_COLS " FROM billable_metrics "
-		"WHERE deleted_at IS NULL "
-		"ORDER BY created_at DESC, lago_id LIMIT ? OFFSET ?";
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
-
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_i64(st, 1, per);
-	store_bind_i64(st, 2, (page - 1) * per);
-	while ((rc = store_step(st)) == STORE_ROW) {
-		struct api_doc m = {0};
-		cJSON *o = NULL;
-
-		if (api_doc_row(st, &m) == TLY_OK)
-			o = metric_json(&m, 1);
-		api_doc_free(&m);
-		if (!o || !cJSON_AddItemToArray(list, o)) {
-			cJSON_Delete(o);
-			rc = TLY_ENOMEM;
-			break;
-		}
-	}
-	store_reset(st);
-	return rc == STORE_DONE ? TLY_OK : rc;
+	return metric_json(m, 1);
 }
 
 void api_metrics_list(struct api_ctx *x)
 {
-	int64_t page, per, total;
-	cJSON *root, *list;
+	static const char *const count =
+		"SELECT COUNT(*) FROM billable_metrics "
+		"WHERE deleted_at IS NULL";
+	static const char *const page =
+		"SELECT " METRIC_COLS " FROM billable_metrics "
+		"WHERE deleted_at IS NULL "
+		"ORDER BY created_at DESC, lago_id LIMIT ? OFFSET ?";
 
-	if (api_page(x, &page, &per) != TLY_OK)
-		return;
-	total = metric_count(x);
-	root = cJSON_CreateObject();
-	list = cJSON_AddArrayToObject(root, "billable_metrics");
-	if (total < 0 || !list || metric_page(x, page, per, list) != TLY_OK ||
-	    api_meta(root, page, per, total) != 0) {
-		cJSON_Delete(root);
-		api_store_failed(x);
-		return;
-	}
-	httpd_json(x->resp, 200, root);
+	api_doc_list(x, "billable_metrics", count, page, metric_listed);
 }

@@ -199,19 +199,8 @@ static int tax_load(struct api_ctx *x, const char *code, struct api_doc *t)
 {
 	static const char *const sql =
 		"SELECT " TAX_COLS " FROM taxes WHERE code = ?";
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
 
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_text(st, 1, code);
-	rc = store_step(st);
-	if (rc == STORE_ROW)
-		rc = api_doc_row(st, t);
-	else if (rc == STORE_DONE)
-		rc = TLY_ENOTFOUND;
-	store_reset(st);
-	return rc;
+	return api_doc_load(x, sql, code, t);
 }
 
 /* Insert (is_new) or rewrite t; TLY_EEXIST when its code is taken. */
@@ -353,62 +342,15 @@ void api_taxes_get(struct api_ctx *x)
 	api_doc_free(&t);
 }
 
-static int64_t tax_count(struct api_ctx *x)
-{
-	static const char *const sql =
-		"SELECT COUNT(*) FROM taxes";
-
-	return api_count(x, sql);
-}
-
-/* Append one page of taxes, newest first (Lago's order), to list. */
-static int tax_page(struct api_ctx *x, int64_t page, int64_t per,
-		    cJSON *list)
-{
-	static const char *const sql =
-		"SELECT " TAX_COLS " FROM taxes "
-		"ORDER BY created_at DESC, lago_id LIMIT ? OFFSET ?";
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
-
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_i64(st, 1, per);
-	store_bind_i64(st, 2, (page - 1) * per);
-	while ((rc = store_step(st)) == STORE_ROW) {
-		struct api_doc t = {0};
-		cJSON *o = NULL;
-
-		if (api_doc_row(st, &t) == TLY_OK)
-			o = tax_json(&t);
-		api_doc_free(&t);
-		if (!o || !cJSON_AddItemToArray(list, o)) {
-			cJSON_Delete(o);
-			rc = TLY_ENOMEM;
-			break;
-		}
-	}
-	store_reset(st);
-	return rc == STORE_DONE ? TLY_OK : rc;
-}
-
 void api_taxes_list(struct api_ctx *x)
 {
-	int64_t page, per, total;
-	cJSON *root, *list;
+	static const char *const count = "SELECT COUNT(*) FROM taxes";
+	/* Newest first: Lago's order. */
+	static const char *const page =
+		"SELECT " TAX_COLS " FROM taxes "
+		"ORDER BY created_at DESC, lago_id LIMIT ? OFFSET ?";
 
-	if (api_page(x, &page, &per) != TLY_OK)
-		return;
-	total = tax_count(x);
-	root = cJSON_CreateObject();
-	list = cJSON_AddArrayToObject(root, "taxes");
-	if (total < 0 || !list || tax_page(x, page, per, list) != TLY_OK ||
-	    api_meta(root, page, per, total) != 0) {
-		cJSON_Delete(root);
-		api_store_failed(x);
-		return;
-	}
-	httpd_json(x->resp, 200, root);
+	api_doc_list(x, "taxes", count, page, tax_json);
 }
 
 /* ---- Taxes of other resources ------------------------------------------- */
