@@ -964,19 +964,6 @@ void api_coupons_get(struct api_ctx *x)
 	coupon_free(&cp);
 }
 
-static int64_t count_of(struct api_ctx *x, const char *sql)
-{
-	struct store_stmt *st = NULL;
-	int64_t n = -1;
-
-	if (store_prepare(x->c, sql, &st) != TLY_OK)
-		return -1;
-	if (store_step(st) == STORE_ROW)
-		n = store_col_i64(st, 0);
-	store_reset(st);
-	return n;
-}
-
 /* One page of live coupons in Lago's order (order_by_status_and_
  * expiration: active first, no_expiration first, soonest first, with
  * no expiration_at last as PostgreSQL sorts NULLs), then oldest first. */
@@ -1020,7 +1007,7 @@ void api_coupons_list(struct api_ctx *x)
 
 	if (api_page(x, &page, &per) != TLY_OK)
 		return;
-	total = expire_now(x) == TLY_OK ? count_of(x, count_sql) : -1;
+	total = expire_now(x) == TLY_OK ? api_count(x, count_sql) : -1;
 	root = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(root, "coupons");
 	if (total < 0 || !list || coupon_page(x, page, per, list) != TLY_OK ||
