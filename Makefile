@@ -17,7 +17,7 @@ FUZZ_TIME ?= 60
 CC        ?= cc
 VERSION   := 0.1.0
 
-PKGS := libcurl zlib sqlite3 libcjson libmicrohttpd gmp libpq inih libcrypto
+PKGS := libcurl zlib sqlite3 libcjson libmicrohttpd gmp libpq inih libcrypto libxxhash
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -26,7 +26,7 @@ TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev \
 	libcurl4-openssl-dev libpaho-mqtt-dev libssl-dev zlib1g-dev libsqlite3-dev \
 	libcjson-dev libmicrohttpd-dev libgmp-dev libpq-dev libinih-dev \
-	libcmocka-dev mosquitto mosquitto-clients postgresql python3 openssl \
+	libcmocka-dev libxxhash-dev mosquitto mosquitto-clients postgresql python3 openssl \
 	curl tzdata
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -183,12 +183,12 @@ demo: deps
 # check.  The tools are built apart from the sanitizer builds.
 BENCH_TOOLS := build/bench/limit build/bench/loadgen
 
-build/bench/limit: bench/limit.c bench/bench_event.h
+build/bench/limit: bench/limit.c bench/bench_event.h agent/seen.h
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC      $@")
-	$(Q)$(CC) $(CPPFLAGS) -O2 -g -std=c11 $(WARN) \
-	  $(shell pkg-config --cflags sqlite3) -o $@ $< \
-	  $(shell pkg-config --libs sqlite3)
+	$(Q)$(CC) $(CPPFLAGS) -Iagent -O2 -g -std=c11 $(WARN) \
+	  $(shell pkg-config --cflags sqlite3 libxxhash) -o $@ $< \
+	  $(shell pkg-config --libs sqlite3 libxxhash)
 
 build/bench/loadgen: bench/loadgen.c bench/bench_event.h
 	@mkdir -p $(@D)

@@ -1,0 +1,486 @@
+/*
+ * seen.c - the agent's two-tier dedup index (see seen.h for why).
+ */
+#include "seen.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+
+/* Open addressing at half load: probes stay short, a slot is 4 bytes. */
+#define SEEN_SLOTS (2 * SEEN_LOG_MAX)
+
+/*
+ * The Bloom filter over `seen` spares a new key its B-tree lookup (a page
+ * read at random, the costliest step left once writes are sequential):
+ * 12 to 24 bits a key and 7 probes, so under 1% of new keys still look.
+ * Past BLOOM_MAX_BITS (16 MiB) it stops growing and more keys look.
+ */
+#define BLOOM_MIN_BITS ((size_t)1 << 21)
+#define BLOOM_MAX_BITS ((size_t)1 << 27)
+#define BLOOM_BITS_PER_KEY 12
+#define BLOOM_K 7
+
+enum {
+	Q_PROBE, Q_LOG, Q_MERGE, Q_CLEAR, Q_PRUNE, Q_LOAD, Q_ALL, Q_SIZE, Q_COUNT
+};
+
+static const char *const seen_sql[Q_COUNT] = {
+	[Q_PROBE] = "SELECT 1 FROM seen WHERE fp = ?",
+	[Q_LOG] = "INSERT INTO seen_log (fp, at) VALUES (?, ?)",
+	/* In key order, so the B-tree is walked once, leaf after leaf. */
+	[Q_MERGE] = "INSERT OR IGNORE INTO seen (fp, at) "
+		    "SELECT fp, at FROM seen_log ORDER BY fp",
+	[Q_CLEAR] = "DELETE FROM seen_log",
+	[Q_PRUNE] = "DELETE FROM seen WHERE at < ?",
+	[Q_LOAD] = "SELECT fp FROM seen_log ORDER BY id",
+	[Q_ALL] = "SELECT fp FROM seen",
+	[Q_SIZE] = "SELECT count(*) FROM seen",
+};
+
+struct seen {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
+	XXH3_state_t *xx;
+	uint64_t seed;
+	struct seen_key *keys;		/* the log's keys in arrival order */
+	uint32_t *slot;			/* index + 1 into keys; 0: empty */
+	size_t n;			/* keys in the log (and mirror) */
+	uint64_t merges;		/* merges so far (for seen_mark) */
+	uint64_t *bloom;		/* over `seen`; NULL: always look */
+	size_t bloom_bits;		/* a power of two */
+	size_t bloom_keys;		/* keys added since it was built */
+};
+
+/* ---- Memory that goes back to the kernel ------------------------------------- */
+
+/* Anonymous pages: zero, and not resident until touched. */
+static void *pages_new(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Zero again and no longer resident (the agent idles small). */
+static void pages_zap(void *p, size_t size)
+{
+	if (madvise(p, size, MADV_DONTNEED) != 0)
+		memset(p, 0, size);
+}
+
+static void pages_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
+
+/* ---- The memory mirror of seen_log ---------------------------------------- */
+
+static size_t home(const struct seen_key *k)
+{
+	uint64_t h;
+
+	memcpy(&h, k->b, sizeof(h));	/* the fingerprint is uniform */
+	return (size_t)(h & (SEEN_SLOTS - 1));
+}
+
+/* The slot holding k, or the empty slot where it would go. */
+static size_t mirror_slot(const struct seen *s, const struct seen_key *k)
+{
+	size_t i = home(k);
+
+	while (s->slot[i] &&
+	       memcmp(s->keys[s->slot[i] - 1].b, k->b, sizeof(k->b)) != 0)
+		i = (i + 1) & (SEEN_SLOTS - 1);
+	return i;
+}
+
+static void mirror_add(struct seen *s, const struct seen_key *k)
+{
+	size_t i = mirror_slot(s, k);
+
+	s->keys[s->n] = *k;
+	s->slot[i] = (uint32_t)++s->n;
+}
+
+static void mirror_clear(struct seen *s)
+{
+	pages_zap(s->slot, SEEN_SLOTS * sizeof(*s->slot));
+	pages_zap(s->keys, SEEN_LOG_MAX * sizeof(*s->keys));
+	s->n = 0;
+}
+
+/*
+ * Drop the newest keys down to n.  Clearing a slot is safe only because
+ * keys leave in the reverse of their arrival: no key still present was
+ * placed after the one leaving, so none probed past its slot.
+ */
+static void mirror_truncate(struct seen *s, size_t n)
+{
+	while (s->n > n) {
+		s->n--;
+		s->slot[mirror_slot(s, &s->keys[s->n])] = 0;
+	}
+}
+
+/* ---- The Bloom filter over `seen` ------------------------------------------ */
+
+/* Probe i of k: double hashing on the fingerprint's two halves. */
+static size_t bloom_bit(const struct seen *s, const struct seen_key *k, int i)
+{
+	uint64_t h1, h2;
+
+	memcpy(&h1, k->b, sizeof(h1));
+	memcpy(&h2, k->b + 8, sizeof(h2));
+	return (size_t)((h1 + (uint64_t)i * (h2 | 1)) & (s->bloom_bits - 1));
+}
+
+static void bloom_add(struct seen *s, const struct seen_key *k)
+{
+	for (int i = 0; i < BLOOM_K; i++) {
+		size_t b = bloom_bit(s, k, i);
+
+		s->bloom[b / 64] |= (uint64_t)1 << (b % 64);
+	}
+	s->bloom_keys++;
+}
+
+static int bloom_maybe(const struct seen *s, const struct seen_key *k)
+{
+	if (!s->bloom)
+		return 1;
+	for (int i = 0; i < BLOOM_K; i++) {
+		size_t b = bloom_bit(s, k, i);
+
+		if (!(s->bloom[b / 64] & ((uint64_t)1 << (b % 64))))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Build the filter afresh for `keys` keys (and room to grow) from every
+ * key in `seen`.  Without memory for it, keys are looked up on disk.
+ */
+static int bloom_build(struct seen *s, size_t keys)
+{
+	sqlite3_stmt *q = s->q[Q_ALL];
+	size_t bits = BLOOM_MIN_BITS;
+	int step;
+
+	while (bits < BLOOM_MAX_BITS && bits / BLOOM_BITS_PER_KEY < 2 * keys)
+		bits *= 2;
+	if (bits != s->bloom_bits) {
+		pages_free(s->bloom, s->bloom_bits / 8);
+		s->bloom_bits = bits;
+		s->bloom = pages_new(bits / 8);
+	} else if (s->bloom) {
+		pages_zap(s->bloom, bits / 8);
+	}
+	s->bloom_keys = 0;
+	if (!s->bloom) {
+		log_warn("buffer: no memory for the dedup filter; every new "
+			 "transaction id is looked up on disk (slower)");
+		s->bloom_bits = 0;
+		return TLY_OK;
+	}
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct seen_key k;
+
+		if (sqlite3_column_bytes(q, 0) != (int)sizeof(k.b))
+			continue;
+		memcpy(k.b, sqlite3_column_blob(q, 0), sizeof(k.b));
+		bloom_add(s, &k);
+	}
+	sqlite3_reset(q);
+	if (step == SQLITE_DONE)
+		return TLY_OK;
+	log_error("buffer: dedup filter: %s", sqlite3_errmsg(s->db));
+	pages_free(s->bloom, s->bloom_bits / 8);
+	s->bloom = NULL;
+	s->bloom_bits = 0;
+	return TLY_EDB;
+}
+
+/* The log's keys are joining `seen`: add them, or rebuild larger. */
+static int bloom_merge(struct seen *s)
+{
+	size_t total = s->bloom_keys + s->n;
+
+	if (!s->bloom)
+		return TLY_OK;		/* none yet (at open), or no memory */
+	if ((total <= s->bloom_bits / BLOOM_BITS_PER_KEY ||
+			 s->bloom_bits == BLOOM_MAX_BITS)) {
+		for (size_t i = 0; i < s->n; i++)
+			bloom_add(s, &s->keys[i]);
+		return TLY_OK;
+	}
+	return bloom_build(s, total);	/* after the merge: sees them all */
+}
+
+/* ---- Fingerprints ---------------------------------------------------------- */
+
+static void fingerprint(XXH3_state_t *xx, uint64_t seed, const char *sub,
+			const char *customer, const char *tx,
+			struct seen_key *k)
+{
+	static const char sep = '\x1f';
+	XXH128_canonical_t c;
+
+	XXH3_128bits_reset_withSeed(xx, seed);
+	if (sub) {
+		XXH3_128bits_update(xx, sub, strlen(sub));
+	} else {
+		XXH3_128bits_update(xx, "customer:", 9);
+		XXH3_128bits_update(xx, customer ? customer : "",
+				    customer ? strlen(customer) : 0);
+	}
+	XXH3_128bits_update(xx, &sep, 1);
+	XXH3_128bits_update(xx, tx, strlen(tx));
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(xx));
+	memcpy(k->b, c.digest, sizeof(k->b));
+}
+
+void seen_key_of(const struct seen *s, const char *sub, const char *customer,
+		 const char *tx, struct seen_key *k)
+{
+	fingerprint(s->xx, s->seed, sub, customer, tx, k);
+}
+
+/* tally_fp(sub, customer, tx): the key of an events row, as a blob. */
+static void sql_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct seen *s = sqlite3_user_data(ctx);
+	const char *tx = (const char *)sqlite3_value_text(argv[2]);
+	struct seen_key k;
+
+	(void)argc;
+	if (!tx) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	fingerprint(s->xx, s->seed,
+		    (const char *)sqlite3_value_text(argv[0]),
+		    (const char *)sqlite3_value_text(argv[1]), tx, &k);
+	sqlite3_result_blob(ctx, k.b, sizeof(k.b), SQLITE_TRANSIENT);
+}
+
+/* ---- The tiers -------------------------------------------------------------- */
+
+static int step_done(struct seen *s, int q)
+{
+	return db_run(s->q[q]);
+}
+
+int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
+	      int *dup)
+{
+	sqlite3_stmt *p = s->q[Q_PROBE];
+	int rc, step;
+
+	*dup = s->slot[mirror_slot(s, k)] != 0;
+	if (*dup)
+		return TLY_OK;
+	step = SQLITE_DONE;
+	if (bloom_maybe(s, k)) {
+		sqlite3_bind_blob(p, 1, k->b, sizeof(k->b), SQLITE_STATIC);
+		step = sqlite3_step(p);
+		sqlite3_reset(p);
+	}
+	if (step == SQLITE_ROW) {
+		*dup = 1;
+		return TLY_OK;
+	}
+	if (step != SQLITE_DONE) {
+		log_error("buffer: dedup lookup: %s", sqlite3_errmsg(s->db));
+		return TLY_EDB;
+	}
+	if (s->n == SEEN_LOG_MAX && (rc = seen_merge(s)) != TLY_OK)
+		return rc;
+	sqlite3_bind_blob(s->q[Q_LOG], 1, k->b, sizeof(k->b), SQLITE_STATIC);
+	sqlite3_bind_int64(s->q[Q_LOG], 2, now_ms);
+	rc = step_done(s, Q_LOG);
+	if (rc == TLY_OK)
+		mirror_add(s, k);
+	return rc;
+}
+
+/* Move every logged key to `seen`; the mirror empties. */
+static int merge_log(struct seen *s)
+{
+	int rc = step_done(s, Q_MERGE);
+
+	if (rc == TLY_OK)
+		rc = step_done(s, Q_CLEAR);
+	if (rc == TLY_OK)
+		rc = bloom_merge(s);
+	if (rc == TLY_OK) {
+		mirror_clear(s);
+		s->merges++;
+	}
+	return rc;
+}
+
+int seen_merge(struct seen *s)
+{
+	return s->n ? merge_log(s) : TLY_OK;
+}
+
+int seen_prune(struct seen *s, int64_t before_ms)
+{
+	int rc = seen_merge(s);
+	size_t gone;
+
+	sqlite3_bind_int64(s->q[Q_PRUNE], 1, before_ms);
+	if (rc != TLY_OK) {
+		sqlite3_clear_bindings(s->q[Q_PRUNE]);
+		return rc;
+	}
+	rc = step_done(s, Q_PRUNE);
+	gone = (size_t)sqlite3_changes(s->db);
+	/* Forgotten keys still set bits: rebuild once they are many. */
+	if (rc == TLY_OK && gone > 0 && gone >= s->bloom_keys / 4)
+		rc = bloom_build(s, s->bloom_keys > gone ?
+				 s->bloom_keys - gone : 0);
+	return rc;
+}
+
+struct seen_mark seen_mark(const struct seen *s)
+{
+	struct seen_mark m = {s->merges, s->n};
+
+	return m;
+}
+
+int seen_rollback(struct seen *s, struct seen_mark m)
+{
+	if (m.merges != s->merges)
+		return seen_reload(s);	/* a merge was undone too */
+	mirror_truncate(s, m.n);
+	return TLY_OK;
+}
+
+int seen_reload(struct seen *s)
+{
+	sqlite3_stmt *q = s->q[Q_LOAD];
+	int step, rc = TLY_OK;
+
+	mirror_clear(s);
+	s->merges++;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW && s->n < SEEN_LOG_MAX) {
+		struct seen_key k;
+
+		if (sqlite3_column_bytes(q, 0) != (int)sizeof(k.b))
+			continue;	/* not ours; it will merge as is */
+		memcpy(k.b, sqlite3_column_blob(q, 0), sizeof(k.b));
+		mirror_add(s, &k);
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		log_error("buffer: dedup reload: %s", sqlite3_errmsg(s->db));
+		rc = TLY_EDB;
+	}
+	sqlite3_reset(q);
+	/* More than a log's worth can only be a foreign file: merge it. */
+	if (rc == TLY_OK && step == SQLITE_ROW)
+		rc = merge_log(s);
+	return rc;
+}
+
+/* ---- Opening ---------------------------------------------------------------- */
+
+static int load_seed(struct seen *s)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = db_prepare(s->db, &q, "SELECT value FROM meta "
+			    "WHERE key = 'fp_seed'");
+
+	if (rc == TLY_OK && sqlite3_step(q) == SQLITE_ROW)
+		s->seed = (uint64_t)sqlite3_column_int64(q, 0);
+	else if (rc == TLY_OK)
+		rc = TLY_EDB;
+	if (rc != TLY_OK)
+		log_error("buffer: no dedup seed in meta: the buffer is "
+			  "damaged; move it aside to start afresh");
+	db_finalize(&q);
+	return rc;
+}
+
+/* A log left by a crash goes to `seen`, so the mirror starts empty. */
+static int merge_leftover(struct seen *s)
+{
+	int rc = db_begin(s->db);
+
+	if (rc == TLY_OK)
+		rc = merge_log(s);
+	if (rc == TLY_OK)
+		rc = db_commit(s->db);
+	if (rc != TLY_OK)
+		db_rollback(s->db);
+	return rc;
+}
+
+int seen_open(sqlite3 *db, struct seen **out)
+{
+	struct seen *s = calloc(1, sizeof(*s));
+	int rc = TLY_ENOMEM;
+
+	*out = NULL;
+	if (!s)
+		return TLY_ENOMEM;
+	s->db = db;
+	s->xx = XXH3_createState();
+	s->keys = pages_new(SEEN_LOG_MAX * sizeof(*s->keys));
+	s->slot = pages_new(SEEN_SLOTS * sizeof(*s->slot));
+	if (!s->xx || !s->keys || !s->slot)
+		goto out;
+	rc = load_seed(s);
+	for (int i = 0; rc == TLY_OK && i < Q_COUNT; i++)
+		rc = db_prepare(db, &s->q[i], seen_sql[i]);
+	if (rc == TLY_OK &&
+	    sqlite3_create_function_v2(db, "tally_fp", 3, SQLITE_UTF8 |
+				       SQLITE_DETERMINISTIC, s, sql_fp, NULL,
+				       NULL, NULL) != SQLITE_OK) {
+		log_error("buffer: cannot register tally_fp: %s",
+			  sqlite3_errmsg(db));
+		rc = TLY_EDB;
+	}
+	if (rc == TLY_OK)
+		rc = merge_leftover(s);
+	if (rc == TLY_OK && sqlite3_step(s->q[Q_SIZE]) == SQLITE_ROW)
+		rc = bloom_build(s, (size_t)sqlite3_column_int64(s->q[Q_SIZE],
+								0));
+	sqlite3_reset(s->q[Q_SIZE]);
+out:
+	if (rc != TLY_OK) {
+		seen_close(&s);
+		return rc;
+	}
+	*out = s;
+	return TLY_OK;
+}
+
+void seen_close(struct seen **sp)
+{
+	struct seen *s = sp ? *sp : NULL;
+
+	if (!s)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		db_finalize(&s->q[i]);
+	if (s->db)
+		sqlite3_create_function_v2(s->db, "tally_fp", 3, SQLITE_UTF8,
+					   NULL, NULL, NULL, NULL, NULL);
+	XXH3_freeState(s->xx);
+	pages_free(s->keys, SEEN_LOG_MAX * sizeof(*s->keys));
+	pages_free(s->slot, SEEN_SLOTS * sizeof(*s->slot));
+	pages_free(s->bloom, s->bloom_bits / 8);
+	free(s);
+	*sp = NULL;
+}

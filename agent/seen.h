@@ -1,0 +1,96 @@
+/*
+ * seen.h - the agent's dedup index: which (subscription or customer,
+ * transaction id) keys the buffer has taken within the dedup window.
+ *
+ * Why not one table keyed by the transaction id: ids look random (the
+ * UUIDs of Lago's clients), so every new key lands on a random leaf of a
+ * B-tree as large as the window, and every event dirties, and writes to
+ * the WAL, a page of its own.  That held intake to SQLite's random-write
+ * rate (~45k events/s on the bench machine) whatever else the agent did.
+ *
+ * So the index has two tiers, the way a small LSM tree does:
+ *   - seen_log: keys taken lately, appended in arrival order (sequential
+ *     pages), mirrored in memory by a hash set so that looking one up
+ *     reads no page;
+ *   - seen: everything older, a WITHOUT ROWID B-tree of fingerprints.
+ * When the log holds SEEN_LOG_MAX keys it is merged into `seen` in key
+ * order, so a merge touches each leaf page once rather than each key
+ * touching one.  Both tiers are durable: after a crash the log is merged
+ * at open and nothing taken is forgotten.
+ *
+ * A key is the 128-bit XXH3 fingerprint of the key text ("SUB\x1fTX", or
+ * "customer:CUSTOMER\x1fTX" for events without a subscription) under a
+ * seed drawn once per buffer, so that senders cannot aim at collisions;
+ * two distinct keys among n share one with probability about n^2 / 2^129.
+ *
+ * Every call runs on the buffer's writer connection, inside its open
+ * transaction; seen_mark and seen_rollback keep the memory mirror in step
+ * with a ROLLBACK TO of the caller's savepoint.  The module owns the
+ * seen and seen_log tables, the mirror, and the SQL function
+ * tally_fp(sub, customer, tx) it registers on the connection (used to
+ * forget the keys of dropped events).
+ */
+#ifndef TALLY_SEEN_H
+#define TALLY_SEEN_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEEN_LOG_MAX 262144	/* keys in the log before a merge */
+
+/* The schema, for the buffer's migration 1 (meta must exist). */
+#define SEEN_SCHEMA \
+	"CREATE TABLE seen (fp BLOB PRIMARY KEY, at INTEGER NOT NULL)" \
+	"  WITHOUT ROWID;" \
+	"CREATE INDEX seen_at ON seen (at);" \
+	"CREATE TABLE seen_log (id INTEGER PRIMARY KEY, fp BLOB NOT NULL," \
+	"  at INTEGER NOT NULL);" \
+	"INSERT INTO meta VALUES ('fp_seed', random());"
+
+struct seen;
+
+struct seen_key {
+	unsigned char b[16];
+};
+
+/* Where the mirror stood; see seen_rollback. */
+struct seen_mark {
+	uint64_t merges;
+	size_t n;
+};
+
+/*
+ * Prepare on db (migrated), register tally_fp(), and merge a log left by
+ * a crash (in a transaction of its own).  TLY_OK or an error.
+ */
+int seen_open(sqlite3 *db, struct seen **out);
+void seen_close(struct seen **s);
+
+/* The fingerprint of an event's key; sub may be NULL, then customer. */
+void seen_key_of(const struct seen *s, const char *sub, const char *customer,
+		 const char *tx, struct seen_key *k);
+
+/*
+ * Take k at now_ms: *dup = 1 if it is already in either tier (nothing
+ * changes), else it is logged and *dup = 0.  May merge.
+ */
+int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
+	      int *dup);
+
+/* Merge the log into `seen` now (before forgetting or pruning). */
+int seen_merge(struct seen *s);
+
+/* Forget keys taken before before_ms (the dedup window). */
+int seen_prune(struct seen *s, int64_t before_ms);
+
+/*
+ * Before a SAVEPOINT, take a mark; after ROLLBACK TO it, seen_rollback
+ * drops from the mirror what the rolled-back work added.  After a whole
+ * transaction rolled back, seen_reload rebuilds the mirror from the log.
+ */
+struct seen_mark seen_mark(const struct seen *s);
+int seen_rollback(struct seen *s, struct seen_mark m);
+int seen_reload(struct seen *s);
+
+#endif

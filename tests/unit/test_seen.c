@@ -1,0 +1,265 @@
+/*
+ * test_seen.c - the agent's two-tier dedup index: keys found in the
+ * memory-mirrored log and in the merged B-tree, merges past the log's
+ * size, savepoint rollbacks (with and without a merge inside), a crash
+ * (the connection closed with keys only in the log), pruning by age,
+ * and tally_fp() agreeing with seen_key_of().
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "err.h"
+#include "log.h"
+#include "seen.h"
+
+static char dir[64];
+static char path[96];
+
+static const char *const schema[] = {
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	SEEN_SCHEMA,
+};
+
+struct fx {
+	sqlite3 *db;
+	struct seen *s;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	strcpy(dir, "/tmp/tally-seen-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/buffer.db", dir);
+	log_init("test", LOG_ERROR + 1);
+	assert_non_null(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	seen_close(&f->s);
+	db_close(&f->db);
+	free(f);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void open_fx(struct fx *f)
+{
+	assert_int_equal(db_open(&f->db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_migrate(f->db, schema, 1, "test"), TLY_OK);
+	assert_int_equal(seen_open(f->db, &f->s), TLY_OK);
+}
+
+static void close_fx(struct fx *f)
+{
+	seen_close(&f->s);
+	db_close(&f->db);
+}
+
+static int64_t count(struct fx *f, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+
+	assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Take tx "t<i>" of sub_1 at `at`; returns *dup. */
+static int take(struct fx *f, int i, int64_t at)
+{
+	struct seen_key k;
+	char tx[32];
+	int dup = -1;
+
+	snprintf(tx, sizeof(tx), "t%d", i);
+	seen_key_of(f->s, "sub_1", NULL, tx, &k);
+	assert_int_equal(seen_take(f->s, &k, at, &dup), TLY_OK);
+	return dup;
+}
+
+/* Take [from, to) in one transaction; how many were duplicates. */
+static int take_range(struct fx *f, int from, int to, int64_t at)
+{
+	int dups = 0;
+
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	for (int i = from; i < to; i++)
+		dups += take(f, i, at);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	return dups;
+}
+
+static void test_keys_and_namespaces(void **state)
+{
+	struct fx *f = *state;
+	struct seen_key a, b;
+	int dup;
+
+	open_fx(f);
+	assert_int_equal(take_range(f, 0, 10, 1000), 0);
+	assert_int_equal(take_range(f, 0, 10, 1000), 10);
+	assert_int_equal(take_range(f, 5, 15, 1000), 5);
+	/* The same transaction id under another subscription, or under a
+	 * customer of the same name, is another key. */
+	seen_key_of(f->s, "sub_2", NULL, "t1", &a);
+	seen_key_of(f->s, NULL, "sub_1", "t1", &b);
+	assert_memory_not_equal(a.b, b.b, sizeof(a.b));
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_take(f->s, &a, 1000, &dup), TLY_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(seen_take(f->s, &b, 1000, &dup), TLY_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	/* Nothing merged yet: 17 keys in the log, none in seen. */
+	assert_int_equal(count(f, "SELECT count(*) FROM seen_log"), 17);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen"), 0);
+	close_fx(f);
+}
+
+static void test_merge_past_the_log(void **state)
+{
+	struct fx *f = *state;
+	int n = SEEN_LOG_MAX + SEEN_LOG_MAX / 2;
+
+	open_fx(f);
+	assert_int_equal(take_range(f, 0, n, 1000), 0);
+	/* One merge moved a whole log; the rest waits in the log. */
+	assert_int_equal(count(f, "SELECT count(*) FROM seen"), SEEN_LOG_MAX);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen_log"),
+			 n - SEEN_LOG_MAX);
+	/* Every key is found, in either tier, and nothing is added. */
+	assert_int_equal(take_range(f, 0, n, 2000), n);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen") +
+			 count(f, "SELECT count(*) FROM seen_log"), n);
+	close_fx(f);
+}
+
+static void test_rollback(void **state)
+{
+	struct fx *f = *state;
+	struct seen_mark m;
+
+	open_fx(f);
+	assert_int_equal(take_range(f, 0, 100, 1000), 0);
+	/* A savepoint rolled back forgets what it took, not what came before. */
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	m = seen_mark(f->s);
+	assert_int_equal(db_exec(f->db, "SAVEPOINT job"), TLY_OK);
+	for (int i = 100; i < 200; i++)
+		assert_int_equal(take(f, i, 1000), 0);
+	assert_int_equal(db_exec(f->db, "ROLLBACK TO job"), TLY_OK);
+	assert_int_equal(seen_rollback(f->s, m), TLY_OK);
+	assert_int_equal(db_exec(f->db, "RELEASE job"), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	assert_int_equal(take_range(f, 0, 200, 1000), 100);
+
+	/* The same across a merge inside the savepoint: the mirror reloads. */
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	m = seen_mark(f->s);
+	assert_int_equal(db_exec(f->db, "SAVEPOINT job"), TLY_OK);
+	for (int i = 200; i < 200 + SEEN_LOG_MAX; i++)
+		assert_int_equal(take(f, i, 1000), 0);
+	assert_true(count(f, "SELECT count(*) FROM seen") > 0);
+	assert_int_equal(db_exec(f->db, "ROLLBACK TO job"), TLY_OK);
+	assert_int_equal(seen_rollback(f->s, m), TLY_OK);
+	assert_int_equal(db_exec(f->db, "RELEASE job"), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen"), 0);
+	assert_int_equal(take_range(f, 0, 300, 1000), 200);
+
+	/* A whole transaction rolled back: seen_reload. */
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	for (int i = 300; i < 400; i++)
+		assert_int_equal(take(f, i, 1000), 0);
+	assert_int_equal(db_rollback(f->db), TLY_OK);
+	assert_int_equal(seen_reload(f->s), TLY_OK);
+	assert_int_equal(take_range(f, 250, 400, 1000), 50);
+	close_fx(f);
+}
+
+static void test_crash_keeps_the_log(void **state)
+{
+	struct fx *f = *state;
+
+	open_fx(f);
+	assert_int_equal(take_range(f, 0, 1000, 1000), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen_log"), 1000);
+	/* What a kill -9 leaves: committed log rows, no mirror. */
+	close_fx(f);
+	open_fx(f);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen_log"), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen"), 1000);
+	assert_int_equal(take_range(f, 0, 1001, 1000), 1000);
+	close_fx(f);
+}
+
+static void test_prune(void **state)
+{
+	struct fx *f = *state;
+
+	open_fx(f);
+	assert_int_equal(take_range(f, 0, SEEN_LOG_MAX + 10, 1000), 0);
+	assert_int_equal(take_range(f, 1000000, 1000010, 5000), 0);
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_prune(f->s, 5000), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	/* Older than the window: taken again.  Within it: still seen. */
+	assert_int_equal(take_range(f, 0, SEEN_LOG_MAX + 10, 6000), 0);
+	assert_int_equal(take_range(f, 1000000, 1000010, 6000), 10);
+	close_fx(f);
+}
+
+static void test_sql_function(void **state)
+{
+	struct fx *f = *state;
+	struct seen_key k;
+	sqlite3_stmt *st;
+
+	open_fx(f);
+	seen_key_of(f->s, NULL, "acme", "tx-1", &k);
+	assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT "
+			 "tally_fp(NULL, 'acme', 'tx-1')", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), sizeof(k.b));
+	assert_memory_equal(sqlite3_column_blob(st, 0), k.b, sizeof(k.b));
+	sqlite3_finalize(st);
+	close_fx(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_keys_and_namespaces),
+		T(test_merge_past_the_log),
+		T(test_rollback),
+		T(test_crash_keeps_the_log),
+		T(test_prune),
+		T(test_sql_function),
+	};
+
+	return cmocka_run_group_tests_name("seen", tests, NULL, NULL);
+}
