@@ -35,19 +35,25 @@ int64_t ship_backoff(const struct ship_opts *o, int n)
 	return d / 2 + (int64_t)(r % (unsigned)(d / 2 + 1));	/* [d/2, d] */
 }
 
-void ship_maybe_make(struct buf *b, const struct ship_opts *o, int64_t now,
-		     int64_t *last_make)
+int64_t ship_maybe_make(struct buf *b, const struct ship_opts *o,
+			int64_t now, int64_t *last_make)
 {
-	struct buf_stats st;
-	int made = 0;
+	for (int i = 0; i <= o->inflight; i++) {
+		struct buf_stats st;
+		int made = 0;
 
-	buf_get_stats(b, &st);
-	if (st.pending_events == 0 || st.outbox_batches >= o->inflight)
-		return;
-	if (st.pending_events < o->batch_max_events &&
-	    now - *last_make < o->flush_interval_ms)
-		return;
-	if (buf_make_batch(b, &made) != TLY_OK)
-		log_error("ship: cannot make a batch (see above); retrying");
-	*last_make = now;
+		buf_get_stats(b, &st);
+		if (st.pending_events == 0 || st.outbox_batches >= o->inflight)
+			return INT64_MAX;
+		if (st.pending_events < o->batch_max_events &&
+		    now - *last_make < o->flush_interval_ms)
+			return *last_make + o->flush_interval_ms;
+		if (buf_make_batch(b, &made) != TLY_OK) {
+			log_error("ship: cannot make a batch (see above); "
+				  "retrying in a second");
+			return now + 1000;
+		}
+		*last_make = now;
+	}
+	return now;
 }

@@ -82,13 +82,17 @@ int ship_mqtt_start(struct ship **out, struct buf *b,
 
 /*
  * Shared by the transports: the delay before try n (1-based), min * 2^(n-1)
- * capped at max and jittered into [d/2, d]; and making a batch when a full
- * one waits or flush_interval has passed since *last_make (ms, on the
- * caller's clock), at most `inflight` batches ahead.
+ * capped at max and jittered into [d/2, d]; and making batches while a
+ * full one waits or flush_interval has passed since *last_make (ms, on the
+ * caller's clock), at most `inflight` batches ahead.  ship_maybe_make
+ * returns when it wants to run next: the flush deadline while events wait
+ * and the outbox has room, INT64_MAX when nothing waits or the outbox is
+ * full (only new events, which wake the transport through the buffer's
+ * change hook, or an ack change that), or a second on after an error.
  */
 int64_t ship_backoff(const struct ship_opts *o, int n);
-void ship_maybe_make(struct buf *b, const struct ship_opts *o, int64_t now,
-		     int64_t *last_make);
+int64_t ship_maybe_make(struct buf *b, const struct ship_opts *o,
+			int64_t now, int64_t *last_make);
 
 /* Stop the thread (requests in flight are abandoned) and free. */
 void ship_stop(struct ship **s);

@@ -47,6 +47,7 @@ struct ship_http {
 	int64_t retry_at;	/* ms: no send before this after a failure */
 	int attempts;		/* failures in a row */
 	int64_t last_make;	/* ms: when a batch was last made */
+	int64_t make_at;	/* ms: when ship_maybe_make wants to run */
 	int64_t catalog_at;	/* ms: next catalog refresh */
 	int64_t catalog_version;
 	pthread_mutex_t mu;
@@ -299,15 +300,18 @@ static void collect(struct ship_http *s)
 	}
 }
 
-static int64_t next_wake(struct ship_http *s, int64_t now)
+/* How long curl_multi_poll may sleep: a wakeup or a socket cuts it short. */
+static int next_wake(struct ship_http *s, int64_t now, int stopped)
 {
-	int64_t t = s->last_make + s->o.flush_interval_ms - now;
+	int64_t t = stopped ? INT64_MAX : s->make_at;
 
-	if (s->retry_at > now && s->retry_at - now < t)
-		t = s->retry_at - now;
-	if (s->catalog_at - now < t)
-		t = s->catalog_at - now;
-	return t < 1 ? 1 : t;
+	if (!stopped && s->retry_at > now && s->retry_at < t)
+		t = s->retry_at;
+	if (!stopped && s->catalog_at < t)
+		t = s->catalog_at;
+	if (t - now > 60000)
+		return 60000;
+	return t - now < 1 ? 1 : (int)(t - now);
 }
 
 static void *ship_main(void *arg)
@@ -324,12 +328,14 @@ static void *ship_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (!stopped) {
 			fetch_catalog(s, now);
-			ship_maybe_make(s->buf, &s->o, now, &s->last_make);
+			s->make_at = ship_maybe_make(s->buf, &s->o, now,
+						     &s->last_make);
 			fill_window(s, now);
 		}
 		curl_multi_perform(s->multi, &running);
 		collect(s);
-		curl_multi_poll(s->multi, NULL, 0, (int)next_wake(s, now), NULL);
+		curl_multi_poll(s->multi, NULL, 0, next_wake(s, now, stopped),
+				NULL);
 		curl_multi_perform(s->multi, &running);
 		collect(s);
 	}

@@ -94,6 +94,7 @@ struct ship_mqtt {
 	struct mflight fl[MAX_INFLIGHT];
 	int nfl;
 	int64_t last_make;
+	int64_t make_at;	/* when ship_maybe_make wants to run */
 	int64_t catalog_version;
 	/* Shared with Paho's threads and the buffer's writer. */
 	pthread_mutex_t mu;
@@ -672,7 +673,7 @@ static void apply_catalog(struct ship_mqtt *s, const char *text)
 
 static int64_t next_wake(struct ship_mqtt *s, int64_t now)
 {
-	int64_t t = s->last_make + s->o.flush_interval_ms;
+	int64_t t = s->make_at - now > 60000 ? now + 60000 : s->make_at;
 
 	if (s->link == LINK_DOWN && s->reconnect_at < t)
 		t = s->reconnect_at;
@@ -717,7 +718,8 @@ static void *ship_main(void *arg)
 			apply_catalog(s, p.catalog);
 		free(p.acks);
 		free(p.catalog);
-		ship_maybe_make(s->buf, &s->o, now, &s->last_make);
+		s->make_at = ship_maybe_make(s->buf, &s->o, now,
+					     &s->last_make);
 		resend_due(s, now);
 		fill_window(s, now);
 	} while (!wait_events(s, next_wake(s, now_ms()), &p));
