@@ -21,6 +21,7 @@
 #include "err.h"
 #include "log.h"
 #include "roll.h"
+#include "seen.h"
 #include "util.h"
 
 #define EVENT_OVERHEAD 48	/* bytes counted per event beyond its text */
@@ -38,10 +39,8 @@ static const char *const buf_migrations[] = {
 	"  ts_ms INTEGER NOT NULL, props TEXT, ptac TEXT,"
 	"  agg TEXT, fkey TEXT, val TEXT,"
 	"  bytes INTEGER NOT NULL);"
-	/* Transaction ids seen within the dedup window. */
-	"CREATE TABLE seen (key TEXT PRIMARY KEY, at INTEGER NOT NULL)"
-	"  WITHOUT ROWID;"
-	"CREATE INDEX seen_at ON seen (at);"
+	/* Transaction ids seen within the dedup window (seen.h). */
+	SEEN_SCHEMA
 	"CREATE TABLE outbox ("
 	"  seq INTEGER PRIMARY KEY,"
 	"  body BLOB NOT NULL,"
@@ -68,13 +67,12 @@ struct job {
 };
 
 enum {
-	S_SEEN, S_EVENT, S_TAKE, S_DEL_EVENTS, S_OUTBOX, S_ACK_SEL, S_ACK_DEL,
-	S_META, S_OLDEST, S_MAX_ID, S_DROP_SEEN, S_DROP_EVENT, S_PRUNE, S_CATALOG,
+	S_EVENT, S_TAKE, S_DEL_EVENTS, S_OUTBOX, S_ACK_SEL, S_ACK_DEL,
+	S_META, S_OLDEST, S_MAX_ID, S_DROP_SEEN, S_DROP_EVENT, S_CATALOG,
 	S_COUNT
 };
 
 static const char *const buf_sql[S_COUNT] = {
-	[S_SEEN] = "INSERT OR IGNORE INTO seen (key, at) VALUES (?, ?)",
 	[S_EVENT] = "INSERT INTO events (tx, sub, customer, code, ts_ms, props,"
 		    " ptac, agg, fkey, val, bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 	[S_TAKE] = "SELECT id, tx, sub, customer, code, ts_ms, props, ptac, agg,"
@@ -87,11 +85,9 @@ static const char *const buf_sql[S_COUNT] = {
 	[S_META] = "UPDATE meta SET value = ? WHERE key = ?",
 	[S_OLDEST] = "SELECT id, bytes FROM events WHERE id <= ? ORDER BY id",
 	[S_MAX_ID] = "SELECT COALESCE(max(id), 0) FROM events",
-	[S_DROP_SEEN] = "DELETE FROM seen WHERE key IN (SELECT "
-			"COALESCE(sub, 'customer:' || customer) || char(31) || tx"
-			" FROM events WHERE id <= ?)",
+	[S_DROP_SEEN] = "DELETE FROM seen WHERE fp IN (SELECT "
+			"tally_fp(sub, customer, tx) FROM events WHERE id <= ?)",
 	[S_DROP_EVENT] = "DELETE FROM events WHERE id <= ?",
-	[S_PRUNE] = "DELETE FROM seen WHERE at < ?",
 	[S_CATALOG] = "INSERT OR REPLACE INTO catalog (id, json) VALUES (1, ?)",
 };
 
@@ -100,6 +96,7 @@ struct buf {
 	char *path;			/* DIR/buffer.db */
 	sqlite3 *db;			/* the writer's connection */
 	sqlite3_stmt *sql[S_COUNT];	/* prepared buf_sql */
+	struct seen *seen;		/* the dedup index, on db */
 	struct roll_catalog *cat;	/* the writer's; swapped on commit */
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -128,19 +125,11 @@ static int set_meta(struct buf *b, const char *key, int64_t v)
 	return run(b, S_META);
 }
 
-static void seen_key(const struct event *ev, char *key, size_t size)
-{
-	if (ev->sub)
-		snprintf(key, size, "%s\x1f%s", ev->sub, ev->transaction_id);
-	else
-		snprintf(key, size, "customer:%s\x1f%s", ev->customer,
-			 ev->transaction_id);
-}
-
+/* Every string bound outlives the statement's run: no copy. */
 static void bind_opt(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
 }
@@ -178,8 +167,12 @@ static int drop_oldest(struct buf *b, int64_t need, int64_t below,
 	sqlite3_reset(q);
 	if (freed < need)
 		return TLY_EFULL;	/* only the outbox would be left */
+	rc = seen_merge(b->seen);	/* the keys to forget are all in seen */
 	sqlite3_bind_int64(b->sql[S_DROP_SEEN], 1, last);
-	rc = run(b, S_DROP_SEEN);
+	if (rc == TLY_OK)
+		rc = run(b, S_DROP_SEEN);
+	else
+		sqlite3_clear_bindings(b->sql[S_DROP_SEEN]);
 	sqlite3_bind_int64(b->sql[S_DROP_EVENT], 1, last);
 	if (rc == TLY_OK)
 		rc = run(b, S_DROP_EVENT);
@@ -196,19 +189,18 @@ static int put_one(struct buf *b, const struct event *ev, int64_t now,
 		   struct job *j)
 {
 	struct roll_class cls;
-	char key[2 * EV_ID_MAX + 16];
-	char *props = NULL;
+	struct seen_key key;
+	const char *props = NULL;
+	char *printed = NULL;
 	sqlite3_stmt *st = b->sql[S_EVENT];
 	int64_t bytes;
-	int rc;
+	int rc, dup;
 
-	seen_key(ev, key, sizeof(key));
-	sqlite3_bind_text(b->sql[S_SEEN], 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(b->sql[S_SEEN], 2, now);
-	rc = run(b, S_SEEN);
+	seen_key_of(b->seen, ev->sub, ev->customer, ev->transaction_id, &key);
+	rc = seen_take(b->seen, &key, now, &dup);
 	if (rc != TLY_OK)
 		return rc;
-	if (sqlite3_changes(b->db) == 0) {
+	if (dup) {
 		j->dups++;
 		return TLY_OK;
 	}
@@ -216,7 +208,9 @@ static int put_one(struct buf *b, const struct event *ev, int64_t now,
 	if (rc != TLY_OK)
 		return rc;
 	if (!cls.agg) {
-		props = cJSON_PrintUnformatted(ev->props);
+		props = ev->props_json;
+		if (!props)
+			props = printed = cJSON_PrintUnformatted(ev->props);
 		if (!props) {
 			rc = TLY_ENOMEM;
 			goto out;
@@ -243,7 +237,7 @@ static int put_one(struct buf *b, const struct event *ev, int64_t now,
 		j->delta.bytes += bytes;
 	}
 out:
-	cJSON_free(props);
+	cJSON_free(printed);
 	roll_class_clear(&cls);
 	return rc;
 }
@@ -396,9 +390,7 @@ static int job_catalog(struct buf *b, struct job *j)
 
 static int job_prune(struct buf *b)
 {
-	sqlite3_bind_int64(b->sql[S_PRUNE], 1,
-			   util_now_ms() - b->o.dedup_window_ms);
-	return run(b, S_PRUNE);
+	return seen_prune(b->seen, util_now_ms() - b->o.dedup_window_ms);
 }
 
 /* ---- The writer thread ----------------------------------------------------- */
@@ -441,10 +433,14 @@ static void run_round(struct buf *b, struct job *jobs)
 			j->rc = rc;
 			continue;
 		}
+		struct seen_mark mark = seen_mark(b->seen);
+
 		db_exec(b->db, "SAVEPOINT job");
 		j->rc = run_job(b, j, used);
 		if (j->rc != TLY_OK) {
 			db_exec(b->db, "ROLLBACK TO job");
+			if (seen_rollback(b->seen, mark) != TLY_OK)
+				rc = TLY_EDB;	/* fail the round: reload */
 			memset(&j->delta, 0, sizeof(j->delta));
 			j->made = 0;
 			j->dups = 0;
@@ -462,9 +458,11 @@ static void run_round(struct buf *b, struct job *jobs)
 		b->st.last_acked_seq -= j->delta.last_acked_seq;
 		b->st.dropped_total -= j->delta.dropped_total;
 	}
-	if (rc == TLY_OK && db_commit(b->db) != TLY_OK) {
-		db_rollback(b->db);
+	if (rc == TLY_OK && db_commit(b->db) != TLY_OK)
 		rc = TLY_EDB;
+	if (rc != TLY_OK) {
+		db_rollback(b->db);
+		seen_reload(b->seen);	/* the log is as before the round */
 	}
 	/* A failed commit fails every job: none of their counts apply. */
 	for (struct job *j = jobs; j; j = j->next) {
@@ -694,6 +692,8 @@ static int open_writer(struct buf *b)
 
 	if (rc == TLY_OK)
 		rc = db_migrate(b->db, buf_migrations, 1, b->path);
+	if (rc == TLY_OK)
+		rc = seen_open(b->db, &b->seen);
 	for (int i = 0; rc == TLY_OK && i < S_COUNT; i++)
 		rc = db_prepare(b->db, &b->sql[i], buf_sql[i]);
 	if (rc == TLY_OK)
@@ -705,6 +705,7 @@ static void buf_free(struct buf *b)
 {
 	for (int i = 0; i < S_COUNT; i++)
 		db_finalize(&b->sql[i]);
+	seen_close(&b->seen);
 	db_close(&b->db);
 	roll_catalog_free(&b->cat);
 	pthread_mutex_destroy(&b->mu);

@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "agent_conf.h"
 #include "err.h"
+#include "jsonmem.h"
 #include "log.h"
 #include "util.h"
 
@@ -28,15 +29,14 @@ int intake_put(struct agent *a, const struct ev_batch *eb, size_t *dups)
 	return rc;
 }
 
-/* Lago's event object, as the agent knows it. */
-static cJSON *event_json(const struct event *ev)
+/* Lago's event object, as the agent knows it; now is created_at. */
+static cJSON *event_json(const struct event *ev, const char *now)
 {
 	cJSON *o = cJSON_CreateObject();
-	char ts[UTIL_TIME_LEN], now[UTIL_TIME_LEN];
+	char ts[UTIL_TIME_LEN];
 	int bad = !o;
 
 	util_iso_time(ev->ts_ms, 1, ts);
-	util_iso_time(util_now_ms(), 0, now);
 	bad = bad || !cJSON_AddNullToObject(o, "lago_id") ||
 	      !cJSON_AddStringToObject(o, "transaction_id", ev->transaction_id) ||
 	      !cJSON_AddNullToObject(o, "lago_customer_id") ||
@@ -53,30 +53,39 @@ static cJSON *event_json(const struct event *ev)
 						  ev->sub) :
 		cJSON_AddNullToObject(o, "external_subscription_id")) ||
 	      !cJSON_AddStringToObject(o, "created_at", now);
-	if (bad) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
+	return bad ? NULL : o;
 }
 
+/*
+ * Lago's answer: every event echoed.  Its tree is built in the batch's
+ * arena (jsonmem.h), as cheaply as the batch was parsed, and is freed
+ * with the batch; it is printed after jsonmem_leave, so the text handed
+ * to the server is malloc'd.
+ */
 static void answer_events(struct httpd_resp *resp, const struct ev_batch *eb,
 			  int batch)
 {
-	cJSON *root = cJSON_CreateObject(), *arr = NULL, *one = NULL;
+	char now[UTIL_TIME_LEN], *text = NULL;
+	cJSON *root, *arr = NULL, *one;
+	int ok;
 
-	if (root && batch)
-		arr = cJSON_AddArrayToObject(root, "events");
-	for (size_t i = 0; root && i < eb->n; i++) {
-		one = event_json(&eb->evs[i]);
-		if (!one || !(batch ? cJSON_AddItemToArray(arr, one) :
-			      cJSON_AddItemToObject(root, "event", one))) {
-			cJSON_Delete(one);
-			cJSON_Delete(root);
-			root = NULL;
-		}
+	util_iso_time(util_now_ms(), 0, now);
+	jsonmem_enter(eb->mem);
+	root = cJSON_CreateObject();
+	ok = root && (!batch || (arr = cJSON_AddArrayToObject(root, "events")));
+	for (size_t i = 0; ok && i < eb->n; i++) {
+		one = event_json(&eb->evs[i], now);
+		ok = one && (batch ? cJSON_AddItemToArray(arr, one) :
+			     cJSON_AddItemToObject(root, "event", one));
 	}
-	httpd_json(resp, 200, root);
+	jsonmem_leave();
+	if (ok)
+		text = cJSON_PrintUnformatted(root);
+	if (text)
+		httpd_body_take(resp, 200, "application/json; charset=utf-8",
+				text, strlen(text));
+	else
+		httpd_error(resp, 500, "out_of_memory", NULL);
 }
 
 /* 507: nothing of the request was stored; the sender should retry. */

@@ -113,7 +113,7 @@ static int answer(int fd, struct line *lines, size_t n)
 static void store(struct agent *a, struct line *lines, size_t n)
 {
 	struct event evs[SOCK_LINES];
-	struct ev_batch eb = {evs, 0, NULL};
+	struct ev_batch eb = {.evs = evs};
 	size_t dups;
 	int rc;
 

@@ -20,6 +20,7 @@
 #include "agent_conf.h"
 #include "cli.h"
 #include "err.h"
+#include "jsonmem.h"
 #include "log.h"
 #include "util.h"
 
@@ -336,6 +337,7 @@ int main(int argc, char **argv)
 	struct conf c;
 	int argi, rc;
 
+	jsonmem_init();		/* before any thread uses cJSON */
 	cli_start(&agent_prog, &c, argc, argv, &argi);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	a.conf = &c;

@@ -15,6 +15,7 @@
 #include "coll.h"
 #include "coll_conf.h"
 #include "err.h"
+#include "jsonmem.h"
 #include "event.h"
 #include "ingest_mqtt.h"
 #include "invoice_store.h"
@@ -174,6 +175,7 @@ int main(int argc, char **argv)
 	struct conf c;
 	int argi, rc;
 
+	jsonmem_init();		/* before any thread uses cJSON */
 	cli_start(&coll_prog, &c, argc, argv, &argi);
 	co.conf = &c;
 	co.api_key = conf_str(&c, CK_API_KEY);

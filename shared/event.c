@@ -26,6 +26,7 @@
 #include "dec.h"
 #include "err.h"
 #include "event.h"
+#include "jsonmem.h"
 
 /* Lago's error codes, and the few of ours in the same style. */
 static const char C_MANDATORY[] = "value_is_mandatory";
@@ -699,7 +700,6 @@ static int parse_body(const char *json, size_t len, cJSON **root,
 {
 	enum text_state st;
 	const char *end = NULL;
-	char *copy;
 
 	*root = NULL;
 	if (!json || len == 0 || len == SIZE_MAX)
@@ -707,20 +707,15 @@ static int parse_body(const char *json, size_t len, cJSON **root,
 	st = scan_text((const unsigned char *)json, len);
 	if (st == TEXT_BAD)
 		goto bad_json;
-	copy = malloc(len + 1);
-	if (!copy)
-		return TLY_ENOMEM;
-	memcpy(copy, json, len);
-	copy[len] = '\0';
-	*root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
+	/* cJSON reads no further than len: no terminated copy is needed. */
+	*root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	/* require_null_terminated does not combine with a length: check
 	 * what follows the document by hand. */
-	if (*root && (!end || end < copy || end > copy + len ||
-		      !only_ws(end, copy + len))) {
+	if (*root && (!end || end < json || end > json + len ||
+		      !only_ws(end, json + len))) {
 		cJSON_Delete(*root);
 		*root = NULL;
 	}
-	free(copy);
 	if (!*root)
 		goto bad_json;
 	if (st == TEXT_NUL_ESCAPE) {
@@ -821,19 +816,24 @@ static int parse_batch(cJSON *root, size_t max_events, int64_t now_ms,
 	return parse_events(arr, n, now_ms, out, errs);
 }
 
-int ev_parse(const char *json, size_t len, enum ev_shape shape,
-	     size_t max_events, int64_t now_ms, struct ev_batch *out,
-	     struct ev_errs *errs)
+/* Each event's properties as text, while the tree is at hand. */
+static int print_props(struct ev_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		b->evs[i].props_json = cJSON_PrintUnformatted(b->evs[i].props);
+		if (!b->evs[i].props_json)
+			return TLY_ENOMEM;
+	}
+	return TLY_OK;
+}
+
+static int parse_shape(const char *json, size_t len, enum ev_shape shape,
+		       size_t max_events, int64_t now_ms, struct ev_batch *out,
+		       struct ev_errs *errs)
 {
 	cJSON *root = NULL;
-	int rc;
+	int rc = parse_body(json, len, &root, errs);
 
-	if (!out || !errs)
-		return TLY_EINVAL;
-	memset(out, 0, sizeof(*out));
-	errs->n = 0;
-	errs->dropped = 0;
-	rc = parse_body(json, len, &root, errs);
 	if (rc != TLY_OK)
 		return rc;
 	if (!cJSON_IsObject(root)) {
@@ -846,13 +846,32 @@ int ev_parse(const char *json, size_t len, enum ev_shape shape,
 	} else {
 		rc = parse_batch(root, max_events, now_ms, out, errs);
 	}
-	if (rc != TLY_OK) {
-		cJSON_Delete(root);
-		memset(out, 0, sizeof(*out));
-		return rc;
-	}
 	out->root = root;
-	return TLY_OK;
+	if (rc == TLY_OK)
+		rc = print_props(out);
+	return rc;
+}
+
+int ev_parse(const char *json, size_t len, enum ev_shape shape,
+	     size_t max_events, int64_t now_ms, struct ev_batch *out,
+	     struct ev_errs *errs)
+{
+	int rc;
+
+	if (!out || !errs)
+		return TLY_EINVAL;
+	memset(out, 0, sizeof(*out));
+	errs->n = 0;
+	errs->dropped = 0;
+	out->mem = jsonmem_new(len);
+	if (!out->mem)
+		return TLY_ENOMEM;
+	jsonmem_enter(out->mem);
+	rc = parse_shape(json, len, shape, max_events, now_ms, out, errs);
+	jsonmem_leave();
+	if (rc != TLY_OK)
+		ev_batch_free(out);
+	return rc;
 }
 
 void ev_batch_free(struct ev_batch *b)
@@ -860,7 +879,10 @@ void ev_batch_free(struct ev_batch *b)
 	if (!b)
 		return;
 	free(b->evs);
-	cJSON_Delete(b->root);
+	if (b->mem)
+		jsonmem_free(b->mem);	/* the tree lives there */
+	else
+		cJSON_Delete(b->root);
 	memset(b, 0, sizeof(*b));
 }
 

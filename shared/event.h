@@ -23,8 +23,10 @@
  * Lago's 422 body: {"error_details": {"code": ["value_is_mandatory"]}} for
  * a single event, {"error_details": {"3": {"code": [...]}}} in a batch.
  *
- * Ownership: a struct ev_batch owns one cJSON tree; every const char * in
- * its events points into that tree and lives until ev_batch_free.
+ * Ownership: a struct ev_batch owns one cJSON tree, built in an arena of
+ * its own (jsonmem.h); every const char * in its events points into it
+ * and lives until ev_batch_free.  A caller may build more cJSON in that
+ * arena (b->mem) to answer the request; it goes with the batch.
  */
 #ifndef TALLY_EVENT_H
 #define TALLY_EVENT_H
@@ -49,13 +51,17 @@ struct event {
 	int64_t ts_ms;			/* Unix time, milliseconds */
 	const char *precise_total_amount_cents; /* decimal text, or NULL */
 	cJSON *props;			/* object of string values; never NULL */
+	const char *props_json;		/* props as compact JSON text, made by
+					 * ev_parse (so that the thread that
+					 * parsed pays for it); or NULL */
 };
 
 /* A parsed request: one event or a batch. */
 struct ev_batch {
 	struct event *evs;	/* n events, in the order sent */
 	size_t n;
-	cJSON *root;		/* owns every string above */
+	cJSON *root;		/* every string above points into it */
+	struct jsonmem *mem;	/* the arena root lives in (jsonmem.h) */
 };
 
 /* One validation failure. */

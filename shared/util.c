@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -55,13 +56,25 @@ int util_uuid(char out[UTIL_UUID_LEN])
 
 void util_iso_time(int64_t ms, int with_ms, char out[UTIL_TIME_LEN])
 {
+	/* Answers echo runs of events from one second: the calendar
+	 * arithmetic is done once per second and thread, not per event. */
+	static _Thread_local int have;
+	static _Thread_local time_t last_sec;
+	static _Thread_local char last[UTIL_TIME_LEN];
+	static _Thread_local size_t last_n;
 	time_t sec = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	int frac = (int)(ms - (int64_t)sec * 1000);
 	struct tm tm;
 	size_t n;
 
-	gmtime_r(&sec, &tm);
-	n = strftime(out, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!have || sec != last_sec) {
+		gmtime_r(&sec, &tm);
+		last_n = strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = sec;
+		have = 1;
+	}
+	n = last_n;
+	memcpy(out, last, n);
 	if (with_ms)
 		snprintf(out + n, UTIL_TIME_LEN - n, ".%03uZ",
 			 (unsigned)frac % 1000u);
