@@ -344,13 +344,13 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		"INSERT INTO events (lago_id, sub_key, transaction_id, sub, "
 		"customer, code, ts_ms, properties, precise_total_amount_cents,"
 		" source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-		"ON CONFLICT (sub_key, transaction_id) DO NOTHING";
+		"ON CONFLICT (transaction_id, sub_key) DO NOTHING";
 	char id[UTIL_UUID_LEN], key[EV_ID_MAX + 16];
 	struct store_stmt *st = NULL;
 	char *props;
 	int rc;
 
-	if (util_uuid(id) != TLY_OK)
+	if (util_uuid7(id) != TLY_OK)
 		return TLY_EIO;
 	if (ev->sub)
 		snprintf(key, sizeof(key), "%s", ev->sub);
