@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sqlite3.h>
 #include <string.h>
 
 #include "agents.h"
@@ -174,6 +175,9 @@ int main(int argc, char **argv)
 	struct conf c;
 	int argi, rc;
 
+	/* SQLite's allocation statistics take a global mutex on every
+	 * malloc and free, and nothing reads them; before any other call. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	cli_start(&coll_prog, &c, argc, argv, &argi);
 	co.conf = &c;
 	co.api_key = conf_str(&c, CK_API_KEY);

@@ -541,6 +541,15 @@ static int sq_open(struct store **out, const char *path)
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_cond_init(&s->qdone, NULL);
 	rc = db_open(&s->conn.db, path, DB_SYNC_FULL, 10000);
+	/*
+	 * Checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: raw
+	 * events dirty random pages of their unique index, and a page
+	 * written by many commits between two checkpoints is copied to the
+	 * database (and the database fsynced) once.  make bench, row 6:
+	 * ~37k -> ~50k ev/s.
+	 */
+	if (rc == TLY_OK)
+		rc = db_exec(s->conn.db, "PRAGMA wal_autocheckpoint=16384");
 	if (rc == TLY_OK)
 		rc = db_migrate(s->conn.db, sq_migrations,
 				(int)(sizeof(sq_migrations) /
