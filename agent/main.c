@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "agent_conf.h"
 #include "cli.h"
+#include "db.h"
 #include "err.h"
 #include "jsonmem.h"
 #include "log.h"
@@ -338,6 +339,7 @@ int main(int argc, char **argv)
 	int argi, rc;
 
 	jsonmem_init();		/* before any thread uses cJSON */
+	db_global_init();	/* before any other SQLite call */
 	cli_start(&agent_prog, &c, argc, argv, &argi);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	a.conf = &c;

@@ -24,6 +24,10 @@ void api_entry(struct httpd_req *req, struct httpd_resp *resp)
 		httpd_error(resp, 401, NULL, NULL);
 		return;
 	}
+	if (r->writes) {
+		r->fn(&x);
+		return;
+	}
 	x.c = store_acquire(co->store);
 	r->fn(&x);
 	store_release(x.c);

@@ -29,13 +29,17 @@ struct api_ctx {
 	struct httpd_req *req;
 	struct httpd_resp *resp;
 	struct coll *co;
-	struct store_conn *c;	/* acquired for the handler's duration */
+	struct store_conn *c;	/* acquired for the handler's duration,
+				 * unless its route `writes` (then NULL) */
 };
 
 typedef void (*api_fn)(struct api_ctx *x);
 
 struct api_route {
 	api_fn fn;
+	int writes;	/* the handler writes through store_write: it runs
+			 * without a connection (x->c is NULL), so that
+			 * concurrent requests can share a commit */
 };
 
 /* The httpd handler of every /api/v1 route; req->arg is an api_route. */

@@ -13,6 +13,7 @@
  * the event's subscription, when there is one (see owners).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -47,14 +48,14 @@ enum {
 };
 
 /* The live customer with external id ext, into cust_id. */
-static int customer_of(struct api_ctx *x, const char *ext,
+static int customer_of(struct store_conn *c, const char *ext,
 		       char cust_id[UTIL_UUID_LEN])
 {
 	static const char *const sql =
 		"SELECT lago_id FROM customers "
 		"WHERE external_id = ? AND deleted_at IS NULL";
 	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
+	int rc = store_prepare(c, sql, &st);
 
 	if (rc != TLY_OK)
 		return rc;
@@ -66,47 +67,159 @@ static int customer_of(struct api_ctx *x, const char *ext,
 	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
 }
 
-/* A subscription that covers a time: binds it twice. */
-#define COVERS \
-	"started_at <= ? AND (terminated_at IS NULL OR terminated_at >= ?)"
+#define OWNER_NULL INT64_MIN	/* a NULL time: sorts first, as in SQL */
+
+/* One subscription of an external id, as owners_pick weighs it. */
+struct owner {
+	char sub_id[UTIL_UUID_LEN];	/* its lago_id */
+	char cust_id[UTIL_UUID_LEN];	/* its customer's lago_id */
+	int active;			/* status = 'active' */
+	int64_t started, terminated;	/* Unix ms, or OWNER_NULL */
+};
+
+/* Every subscription of one external id, loaded once per request. */
+struct owners {
+	const char *sub;		/* the external id */
+	struct owner *v;		/* n of them, in rowid order */
+	size_t n;
+};
+
+static void owners_free(struct owners *o)
+{
+	free(o->v);
+	o->v = NULL;
+	o->n = 0;
+}
+
+static int64_t col_time(struct store_stmt *st, int i)
+{
+	return store_col_null(st, i) ? OWNER_NULL : store_col_i64(st, i);
+}
+
+/* Load every subscription of external id sub into o. */
+static int owners_load(struct store_conn *c, const char *sub,
+		       struct owners *o)
+{
+	static const char *const sql =
+		"SELECT lago_id, customer_id, status = 'active', started_at, "
+		"terminated_at FROM subscriptions WHERE external_id = ? "
+		"ORDER BY rowid";
+	struct store_stmt *st = NULL;
+	size_t cap = 0;
+	int rc = store_prepare(c, sql, &st);
+
+	memset(o, 0, sizeof(*o));
+	o->sub = sub;
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, sub);
+	while ((rc = store_step(st)) == STORE_ROW) {
+		struct owner *w;
+
+		if (o->n == cap) {
+			cap = cap ? 2 * cap : 2;
+			w = realloc(o->v, cap * sizeof(*w));
+			if (!w) {
+				rc = TLY_ENOMEM;
+				break;
+			}
+			o->v = w;
+		}
+		w = &o->v[o->n++];
+		snprintf(w->sub_id, sizeof(w->sub_id), "%s",
+			 store_col_text(st, 0));
+		snprintf(w->cust_id, sizeof(w->cust_id), "%s",
+			 store_col_text(st, 1));
+		w->active = store_col_i64(st, 2) != 0;
+		w->started = col_time(st, 3);
+		w->terminated = col_time(st, 4);
+	}
+	store_reset(st);
+	if (rc == STORE_DONE)
+		return TLY_OK;
+	owners_free(o);
+	return rc;
+}
+
+/* Whether w ran at time ts: started by then, not terminated before. */
+static int owner_covers(const struct owner *w, int64_t ts)
+{
+	return w->started != OWNER_NULL && w->started <= ts &&
+	       (w->terminated == OWNER_NULL || w->terminated >= ts);
+}
 
 /*
- * The subscription of an event and its customer: among those with
- * external id sub, the one that covers time ts (Lago's
- * PostProcessService: started at or before ts, not terminated before
- * it; the live one first, then the latest), else the live one (an event
- * stamped in whole seconds may come just before its subscription's
- * start).  Both ids stay empty when there is none.
+ * Whether a ranks before b: covering ts first, then not terminated, then
+ * the later terminated, then the later started (a NULL time last).
  */
-static int owners(struct api_ctx *x, const char *sub, const char *cust,
+static int owner_before(const struct owner *a, const struct owner *b,
+			int64_t ts)
+{
+	int ca = owner_covers(a, ts), cb = owner_covers(b, ts);
+	int ta = a->terminated == OWNER_NULL, tb = b->terminated == OWNER_NULL;
+
+	if (ca != cb)
+		return ca;
+	if (ta != tb)
+		return ta;
+	if (a->terminated != b->terminated)
+		return a->terminated > b->terminated;
+	return a->started > b->started;
+}
+
+/*
+ * The subscription of an event at time ts among o's, or NULL: the one
+ * that covers ts (Lago's PostProcessService: started at or before ts,
+ * not terminated before it; the live one first, then the latest), else
+ * the live one (an event stamped in whole seconds may come just before
+ * its subscription's start).
+ */
+static const struct owner *owners_pick(const struct owners *o, int64_t ts)
+{
+	const struct owner *best = NULL;
+
+	for (size_t i = 0; i < o->n; i++) {
+		const struct owner *w = &o->v[i];
+
+		if (!w->active && !owner_covers(w, ts))
+			continue;
+		if (!best || owner_before(w, best, ts))
+			best = w;
+	}
+	return best;
+}
+
+/* Fill sub_id and cust_id from w; both empty when w is NULL. */
+static void owner_ids(const struct owner *w, char sub_id[UTIL_UUID_LEN],
+		      char cust_id[UTIL_UUID_LEN])
+{
+	sub_id[0] = cust_id[0] = '\0';
+	if (w) {
+		memcpy(sub_id, w->sub_id, UTIL_UUID_LEN);
+		memcpy(cust_id, w->cust_id, UTIL_UUID_LEN);
+	}
+}
+
+/*
+ * The subscription of an event and its customer (owners_pick), or for an
+ * event keyed by customer alone, that customer.  Both ids stay empty when
+ * there is none.
+ */
+static int owners(struct store_conn *c, const char *sub, const char *cust,
 		  int64_t ts, char sub_id[UTIL_UUID_LEN],
 		  char cust_id[UTIL_UUID_LEN])
 {
-	static const char *const sql =
-		"SELECT lago_id, customer_id FROM subscriptions "
-		"WHERE external_id = ? AND (status = 'active' OR " COVERS ") "
-		"ORDER BY CASE WHEN " COVERS " THEN 0 ELSE 1 END, "
-		"CASE WHEN terminated_at IS NULL THEN 0 ELSE 1 END, "
-		"terminated_at DESC, started_at DESC LIMIT 1";
-	struct store_stmt *st = NULL;
+	struct owners o;
 	int rc;
 
 	sub_id[0] = cust_id[0] = '\0';
 	if (!sub)
-		return cust ? customer_of(x, cust, cust_id) : TLY_OK;
-	rc = store_prepare(x->c, sql, &st);
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_text(st, 1, sub);
-	for (int i = 2; i <= 5; i++)
-		store_bind_i64(st, i, ts);
-	rc = store_step(st);
-	if (rc == STORE_ROW) {
-		snprintf(sub_id, UTIL_UUID_LEN, "%s", store_col_text(st, 0));
-		snprintf(cust_id, UTIL_UUID_LEN, "%s", store_col_text(st, 1));
-	}
-	store_reset(st);
-	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+		return cust ? customer_of(c, cust, cust_id) : TLY_OK;
+	rc = owners_load(c, sub, &o);
+	if (rc == TLY_OK)
+		owner_ids(owners_pick(&o, ts), sub_id, cust_id);
+	owners_free(&o);
+	return rc;
 }
 
 /* o[key] = item; 0, or -1 (item freed) when out of memory. */
@@ -118,58 +231,90 @@ static int put_item(cJSON *o, const char *key, cJSON *item)
 	return -1;
 }
 
-/* Lago's event object (EventSerializer) of the row at st. */
-static cJSON *event_json(struct api_ctx *x, struct store_stmt *st)
+/* The fields of Lago's event object, from a row or from memory. */
+struct ev_view {
+	const char *lago_id, *tx, *code, *amount, *sub, *sub_id, *cust_id;
+	int64_t ts_ms, created_ms;	/* Unix ms */
+	cJSON *props;			/* consumed by event_obj */
+};
+
+/* Lago's event object (EventSerializer); NULL when out of memory. */
+static cJSON *event_obj(struct ev_view *v)
+{
+	char ts[UTIL_TIME_LEN];
+	cJSON *o = cJSON_CreateObject(), *props = v->props;
+
+	v->props = NULL;
+	util_iso_time(v->ts_ms, 1, ts);
+	if (!o || api_put_str(o, "lago_id", v->lago_id) ||
+	    api_put_str(o, "transaction_id", v->tx) ||
+	    api_put_str(o, "lago_customer_id",
+			v->cust_id[0] ? v->cust_id : NULL) ||
+	    api_put_str(o, "code", v->code) ||
+	    api_put_str(o, "timestamp", ts) ||
+	    api_put_str(o, "precise_total_amount_cents", v->amount))
+		goto fail;
+	/* put_item takes props, even when it fails. */
+	if (put_item(o, "properties", props)) {
+		props = NULL;
+		goto fail;
+	}
+	props = NULL;
+	if (api_put_str(o, "lago_subscription_id",
+			v->sub_id[0] ? v->sub_id : NULL) ||
+	    api_put_str(o, "external_subscription_id", v->sub) ||
+	    api_put_time(o, "created_at", v->created_ms))
+		goto fail;
+	return o;
+fail:
+	cJSON_Delete(props);
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* Lago's event object of the row at st. */
+static cJSON *event_json(struct store_conn *c, struct store_stmt *st)
 {
 	char sub_id[UTIL_UUID_LEN], cust_id[UTIL_UUID_LEN];
-	char ts[UTIL_TIME_LEN];
-	const char *sub = store_col_text(st, C_SUB);
-	cJSON *o;
-	int64_t ms = store_col_i64(st, C_TS);
+	struct ev_view v = {
+		.lago_id = store_col_text(st, C_ID),
+		.tx = store_col_text(st, C_TX),
+		.code = store_col_text(st, C_CODE),
+		.amount = store_col_text(st, C_AMOUNT),
+		.sub = store_col_text(st, C_SUB),
+		.sub_id = sub_id, .cust_id = cust_id,
+		.ts_ms = store_col_i64(st, C_TS),
+		.created_ms = store_col_i64(st, C_CREATED),
+	};
 
-	if (owners(x, sub, store_col_text(st, C_CUST), ms, sub_id,
+	/* owners runs other statements: st's columns stay valid. */
+	if (owners(c, v.sub, store_col_text(st, C_CUST), v.ts_ms, sub_id,
 		   cust_id) != TLY_OK)
 		return NULL;
-	util_iso_time(ms, 1, ts);
-	o = cJSON_CreateObject();
-	if (!o || api_put_str(o, "lago_id", store_col_text(st, C_ID)) ||
-	    api_put_str(o, "transaction_id", store_col_text(st, C_TX)) ||
-	    api_put_str(o, "lago_customer_id", cust_id[0] ? cust_id : NULL) ||
-	    api_put_str(o, "code", store_col_text(st, C_CODE)) ||
-	    api_put_str(o, "timestamp", ts) ||
-	    api_put_str(o, "precise_total_amount_cents",
-			store_col_text(st, C_AMOUNT)) ||
-	    put_item(o, "properties",
-		     cJSON_Parse(store_col_text(st, C_PROPS))) ||
-	    api_put_str(o, "lago_subscription_id", sub_id[0] ? sub_id : NULL) ||
-	    api_put_str(o, "external_subscription_id", sub) ||
-	    api_put_time(o, "created_at", store_col_i64(st, C_CREATED))) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
+	v.props = cJSON_Parse(store_col_text(st, C_PROPS));
+	return v.props ? event_obj(&v) : NULL;
 }
 
 /* The stored event of ev's key and transaction id, as Lago's object. */
-static int event_stored(struct api_ctx *x, const struct event *ev,
+static int event_stored(struct store_conn *c, const struct event *ev,
 			cJSON **out)
 {
 	static const char *const sql =
 		"SELECT " EV_COLS " FROM events "
-		"WHERE sub_key = ? AND transaction_id = ?";
+		"WHERE transaction_id = ? AND sub_key = ?";
 	struct store_stmt *st = NULL;
 	char key[EV_KEY_LEN];
-	int rc = store_prepare(x->c, sql, &st);
+	int rc = store_prepare(c, sql, &st);
 
 	*out = NULL;
 	if (rc != TLY_OK)
 		return rc;
 	event_key(ev, key);
-	store_bind_text(st, 1, key);
-	store_bind_text(st, 2, ev->transaction_id);
+	store_bind_text(st, 1, ev->transaction_id);
+	store_bind_text(st, 2, key);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
-		*out = event_json(x, st);
+		*out = event_json(c, st);
 	store_reset(st);
 	if (rc != STORE_ROW)
 		return rc == STORE_DONE ? TLY_ENOTFOUND : rc;
@@ -201,85 +346,165 @@ static int parse(struct api_ctx *x, enum ev_shape shape, size_t max,
 	return 1;
 }
 
-/* Store b's events in one transaction; *inserted counts the new ones. */
-static int store_events(struct api_ctx *x, const struct ev_batch *b,
-			size_t *inserted)
-{
-	struct ingest_late late = {0};
-	int rc = store_begin(x->c), ins = 0;
+/* What the answer shows of one event beyond what was sent. */
+struct ev_row {
+	struct ingest_ev e;		/* new: its lago_id and created_at */
+	char sub_id[UTIL_UUID_LEN];	/* new: its owners (see owners) */
+	char cust_id[UTIL_UUID_LEN];
+	cJSON *stored;			/* a repeat: the event as stored */
+};
 
-	*inserted = 0;
-	for (size_t i = 0; rc == TLY_OK && i < b->n; i++) {
-		rc = ingest_event(x->c, &b->evs[i], "api", &ins, &late);
-		*inserted += ins != 0;
+/* A request's events, stored by events_run in a store_write job. */
+struct ev_req {
+	const struct ev_batch *b;
+	struct ev_row *rows;		/* b->n of them */
+	struct owners *subs;		/* room for b->n: one load per */
+	size_t nsubs;			/* external id of the request */
+	size_t inserted;		/* events new to the store */
+	struct ingest_late late;
+};
+
+/* The owners of event ev, loading its external id's once per request. */
+static int req_owners(struct store_conn *c, struct ev_req *r,
+		      const struct event *ev, struct ev_row *row)
+{
+	struct owners *o = NULL;
+	int rc;
+
+	if (!ev->sub)
+		return owners(c, NULL, ev->customer, ev->ts_ms, row->sub_id,
+			      row->cust_id);
+	/* Newest first: a batch's events tend to come grouped. */
+	for (size_t i = r->nsubs; !o && i-- > 0;)
+		if (strcmp(r->subs[i].sub, ev->sub) == 0)
+			o = &r->subs[i];
+	if (!o) {
+		rc = owners_load(c, ev->sub, &r->subs[r->nsubs]);
+		if (rc != TLY_OK)
+			return rc;
+		o = &r->subs[r->nsubs++];
 	}
-	if (rc == TLY_OK)
-		rc = store_commit(x->c);
-	if (rc != TLY_OK) {
-		store_rollback(x->c);
-		*inserted = 0;
-		return rc;
+	owner_ids(owners_pick(o, ev->ts_ms), row->sub_id, row->cust_id);
+	return TLY_OK;
+}
+
+static void req_subs_free(struct ev_req *r)
+{
+	for (size_t i = 0; i < r->nsubs; i++)
+		owners_free(&r->subs[i]);
+	r->nsubs = 0;
+}
+
+/*
+ * The job: insert each event, and read what its answer needs while the
+ * rows are at hand (a repeat's answer is the event as first stored).
+ */
+static int events_run(struct store_conn *c, void *arg)
+{
+	struct ev_req *r = arg;
+	int rc = TLY_OK;
+
+	/* A round may run its jobs again (store_job): start afresh. */
+	r->inserted = 0;
+	memset(&r->late, 0, sizeof(r->late));
+	req_subs_free(r);
+	for (size_t i = 0; i < r->b->n; i++) {
+		cJSON_Delete(r->rows[i].stored);
+		memset(&r->rows[i], 0, sizeof(r->rows[i]));
 	}
-	ingest_late_done(x->co, &late);
+	for (size_t i = 0; rc == TLY_OK && i < r->b->n; i++) {
+		const struct event *ev = &r->b->evs[i];
+		struct ev_row *row = &r->rows[i];
+
+		rc = ingest_event(c, ev, "api", &row->e, &r->late);
+		if (rc != TLY_OK)
+			break;
+		if (row->e.inserted) {
+			r->inserted++;
+			rc = req_owners(c, r, ev, row);
+		} else {
+			rc = event_stored(c, ev, &row->stored);
+		}
+	}
 	return rc;
+}
+
+/* Lago's object of event i of r: as stored if a repeat, else as sent. */
+static cJSON *row_json(struct ev_req *r, size_t i)
+{
+	const struct event *ev = &r->b->evs[i];
+	struct ev_row *row = &r->rows[i];
+	struct ev_view v = {
+		.lago_id = row->e.lago_id, .tx = ev->transaction_id,
+		.code = ev->code, .amount = ev->precise_total_amount_cents,
+		.sub = ev->sub, .sub_id = row->sub_id, .cust_id = row->cust_id,
+		.ts_ms = ev->ts_ms, .created_ms = row->e.created_ms,
+	};
+	cJSON *o = row->stored;
+
+	if (o) {
+		row->stored = NULL;
+		return o;
+	}
+	v.props = cJSON_Duplicate(ev->props, 1);
+	return v.props ? event_obj(&v) : NULL;
+}
+
+/*
+ * Parse the body, store its events durably through the group commit, and
+ * answer Lago's event object (single) or list of them (batch), in the
+ * order sent.  A store failure stores nothing and answers 500.
+ */
+static void take(struct api_ctx *x, enum ev_shape shape, size_t max)
+{
+	struct ev_batch b;
+	struct ev_req r = {0};
+	struct store_job j = {.run = events_run, .arg = &r};
+	cJSON *out = NULL, *o;
+	int rc;
+
+	if (parse(x, shape, max, &b))
+		return;
+	r.b = &b;
+	r.rows = calloc(b.n, sizeof(*r.rows));
+	r.subs = calloc(b.n, sizeof(*r.subs));
+	rc = r.rows && r.subs ? store_write(x->co->store, &j) : TLY_ENOMEM;
+	req_subs_free(&r);
+	free(r.subs);
+	if (rc == TLY_OK) {
+		COLL_INC(x->co, api_events, r.inserted);
+		ingest_late_done(x->co, &r.late);
+		out = shape == EV_SHAPE_BATCH ? cJSON_CreateArray() : NULL;
+	}
+	for (size_t i = 0; rc == TLY_OK && i < b.n; i++) {
+		o = row_json(&r, i);
+		if (!o || (out && !cJSON_AddItemToArray(out, o))) {
+			cJSON_Delete(o);
+			rc = TLY_ENOMEM;
+		} else if (!out) {
+			out = o;
+		}
+	}
+	if (rc == TLY_OK && out)
+		api_send(x, shape == EV_SHAPE_BATCH ? "events" : "event", out);
+	else
+		api_store_failed(x);
+	if (rc != TLY_OK)
+		cJSON_Delete(out);
+	for (size_t i = 0; r.rows && i < b.n; i++)
+		cJSON_Delete(r.rows[i].stored);
+	free(r.rows);
+	ev_batch_free(&b);
 }
 
 void api_events_create(struct api_ctx *x)
 {
-	struct ev_batch b;
-	size_t inserted;
-	cJSON *out = NULL;
-	int rc;
-
-	if (parse(x, EV_SHAPE_SINGLE, 0, &b))
-		return;
-	rc = store_events(x, &b, &inserted);
-	COLL_INC(x->co, api_events, inserted);
-	if (rc == TLY_OK)
-		rc = event_stored(x, &b.evs[0], &out);
-	if (rc == TLY_OK)
-		api_send(x, "event", out);
-	else
-		api_store_failed(x);
-	ev_batch_free(&b);
-}
-
-/* The stored events of b, in b's order. */
-static cJSON *events_json(struct api_ctx *x, const struct ev_batch *b)
-{
-	cJSON *list = cJSON_CreateArray(), *ev;
-
-	for (size_t i = 0; list && i < b->n; i++) {
-		if (event_stored(x, &b->evs[i], &ev) != TLY_OK ||
-		    !cJSON_AddItemToArray(list, ev)) {
-			cJSON_Delete(ev);
-			cJSON_Delete(list);
-			list = NULL;
-		}
-	}
-	return list;
+	take(x, EV_SHAPE_SINGLE, 0);
 }
 
 void api_events_batch(struct api_ctx *x)
 {
-	struct ev_batch b;
-	size_t inserted;
-	cJSON *out;
-
-	if (parse(x, EV_SHAPE_BATCH, x->co->events_batch_max, &b))
-		return;
-	if (store_events(x, &b, &inserted) != TLY_OK) {
-		api_store_failed(x);
-		goto out;
-	}
-	COLL_INC(x->co, api_events, inserted);
-	out = events_json(x, &b);
-	if (out)
-		api_send(x, "events", out);
-	else
-		api_store_failed(x);
-out:
-	ev_batch_free(&b);
+	take(x, EV_SHAPE_BATCH, x->co->events_batch_max);
 }
 
 /*
@@ -302,7 +527,7 @@ void api_events_get(struct api_ctx *x)
 	store_bind_text(st, 1, x->req->cap[0]);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
-		out = event_json(x, st);
+		out = event_json(x->c, st);
 	store_reset(st);
 	if (rc == STORE_DONE)
 		api_not_found(x, "event");

@@ -257,13 +257,72 @@ static int late_insert(struct store_conn *c, const struct late_item *u,
 	return store_run(st);
 }
 
+/*
+ * The end of the last finalized charges window of external id sub (as
+ * late_invoice filters them), into *to; INT64_MIN when there is none.
+ */
+static int late_billed_to(struct store_conn *c, const char *sub,
+			  int64_t *to)
+{
+	static const char *const sql =
+		"SELECT max(i.charges_to_ms) FROM subscriptions s "
+		"JOIN invoices i ON i.subscription_id = s.lago_id "
+		"WHERE s.external_id = ? AND i.status = 'finalized' "
+		"AND i.bill_charges = 1";
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sql, &st);
+
+	*to = INT64_MIN;
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_text(st, 1, sub);
+	rc = store_step(st);
+	if (rc == STORE_ROW && !store_col_null(st, 0))
+		*to = store_col_i64(st, 0);
+	store_reset(st);
+	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+}
+
+/*
+ * Whether u might be late: not when it starts after every finalized
+ * charges window of its external id (remembered in l per batch).
+ */
+static int late_maybe(struct store_conn *c, const struct late_item *u,
+		      struct ingest_late *l, int *maybe)
+{
+	int64_t to;
+	int rc;
+
+	*maybe = 1;
+	for (size_t i = 0; i < l->nseen; i++) {
+		if (strcmp(l->seen[i].sub, u->sub) == 0) {
+			*maybe = u->from_ms <= l->seen[i].billed_to;
+			return TLY_OK;
+		}
+	}
+	if (l->nseen == INGEST_LATE_SUBS)
+		return TLY_OK;	/* too many to remember: ask each time */
+	rc = late_billed_to(c, u->sub, &to);
+	if (rc != TLY_OK)
+		return rc;
+	l->seen[l->nseen].sub = u->sub;
+	l->seen[l->nseen++].billed_to = to;
+	*maybe = u->from_ms <= to;
+	return TLY_OK;
+}
+
 /* Record u in late_usage and l when a finalized invoice billed its time. */
 static int late_check(struct store_conn *c, const struct late_item *u,
 		      struct ingest_late *l)
 {
 	char inv[UTIL_UUID_LEN];
 	int64_t seq = 0;
-	int rc = late_invoice(c, u, inv, &seq);
+	int maybe;
+	int rc = late_maybe(c, u, l, &maybe);
+
+	if (rc != TLY_OK || !maybe)
+		return rc;
+	rc = late_invoice(c, u, inv, &seq);
 
 	if (rc != TLY_OK || !inv[0])
 		return rc;
@@ -338,20 +397,23 @@ out:
 }
 
 int ingest_event(struct store_conn *c, const struct event *ev,
-		 const char *source, int *inserted, struct ingest_late *late)
+		 const char *source, struct ingest_ev *out,
+		 struct ingest_late *late)
 {
 	static const char *const sql =
 		"INSERT INTO events (lago_id, sub_key, transaction_id, sub, "
 		"customer, code, ts_ms, properties, precise_total_amount_cents,"
 		" source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-		"ON CONFLICT (sub_key, transaction_id) DO NOTHING";
-	char id[UTIL_UUID_LEN], key[EV_ID_MAX + 16];
+		"ON CONFLICT (transaction_id, sub_key) DO NOTHING";
+	char key[EV_ID_MAX + 16];
 	struct store_stmt *st = NULL;
 	char *props;
 	int rc;
 
-	if (util_uuid(id) != TLY_OK)
+	out->inserted = 0;
+	if (util_uuid7(out->lago_id) != TLY_OK)
 		return TLY_EIO;
+	out->created_ms = util_now_ms();
 	if (ev->sub)
 		snprintf(key, sizeof(key), "%s", ev->sub);
 	else
@@ -361,7 +423,7 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		return TLY_ENOMEM;
 	rc = store_prepare(c, sql, &st);
 	if (rc == TLY_OK) {
-		store_bind_text(st, 1, id);
+		store_bind_text(st, 1, out->lago_id);
 		store_bind_text(st, 2, key);
 		store_bind_text(st, 3, ev->transaction_id);
 		store_bind_text(st, 4, ev->sub);
@@ -371,14 +433,14 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		store_bind_text(st, 8, props);
 		store_bind_text(st, 9, ev->precise_total_amount_cents);
 		store_bind_text(st, 10, source);
-		store_bind_i64(st, 11, util_now_ms());
+		store_bind_i64(st, 11, out->created_ms);
 		rc = store_run(st);
 	}
 	cJSON_free(props);
 	if (rc == TLY_OK)
-		*inserted = store_changes(c) > 0;
+		out->inserted = store_changes(c) > 0;
 	/* Customer-keyed events (no sub) are not billed by subscription. */
-	if (rc == TLY_OK && *inserted && ev->sub) {
+	if (rc == TLY_OK && out->inserted && ev->sub) {
 		struct late_item u = {ev->sub, ev->code, ev->transaction_id, 0,
 				      ev->ts_ms, ev->ts_ms, 1, source};
 
@@ -428,50 +490,69 @@ static int agent_count(struct store_conn *c, const char *agent_id,
 	return store_run(st);
 }
 
-int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
-		 const struct wire_batch *b, int *duplicate)
+/* One batch through store_write: apply_run is its job. */
+struct apply_job {
+	const char *agent_id;
+	const struct wire_batch *b;
+	int duplicate;			/* the batch was applied before */
+	uint64_t dups;			/* raw events held already */
+	struct ingest_late late;
+};
+
+static int apply_run(struct store_conn *c, void *arg)
 {
-	struct ingest_late late = {0};
-	uint64_t dups = 0;
+	struct apply_job *a = arg;
 	int rc;
 
-	*duplicate = 0;
-	rc = store_begin(c);
-	if (rc != TLY_OK)
-		return rc;
-	rc = batch_claim(c, agent_id, b);
+	/* A round may run its jobs again (store_job): start afresh. */
+	a->duplicate = 0;
+	a->dups = 0;
+	memset(&a->late, 0, sizeof(a->late));
+	rc = batch_claim(c, a->agent_id, a->b);
 	if (rc == TLY_EEXIST) {
-		store_rollback(c);
-		*duplicate = 1;
-		COLL_INC(co, batches_duplicate, 1);
+		/* The claim wrote nothing: the batch is acknowledged as is. */
+		a->duplicate = 1;
 		return TLY_OK;
 	}
-	for (size_t i = 0; rc == TLY_OK && i < b->nrecs; i++) {
-		const struct wire_rec *r = &b->recs[i];
-		int inserted = 1;
+	for (size_t i = 0; rc == TLY_OK && i < a->b->nrecs; i++) {
+		const struct wire_rec *r = &a->b->recs[i];
+		struct ingest_ev e = {.inserted = 1};
 
 		if (r->kind == WIRE_AGG)
-			rc = apply_agg(c, &r->u.agg, agent_id, &late);
+			rc = apply_agg(c, &r->u.agg, a->agent_id, &a->late);
 		else
-			rc = ingest_event(c, &r->u.ev, agent_id, &inserted,
-					  &late);
-		dups += !inserted;
+			rc = ingest_event(c, &r->u.ev, a->agent_id, &e,
+					  &a->late);
+		a->dups += !e.inserted;
 	}
 	if (rc == TLY_OK)
-		rc = agent_count(c, agent_id, b, dups);
-	if (rc == TLY_OK)
-		rc = store_commit(c);
+		rc = agent_count(c, a->agent_id, a->b, a->dups);
+	return rc;
+}
+
+int ingest_apply(struct coll *co, const char *agent_id,
+		 const struct wire_batch *b, int *duplicate)
+{
+	struct apply_job a = {.agent_id = agent_id, .b = b};
+	struct store_job j = {.run = apply_run, .arg = &a};
+	int rc = store_write(co->store, &j);
+
+	*duplicate = 0;
 	if (rc != TLY_OK) {
-		store_rollback(c);
 		log_error("ingest: batch %s/%llu not applied: %s", agent_id,
 			  (unsigned long long)b->seq, tly_strerror(rc));
 		return rc;
 	}
+	if (a.duplicate) {
+		*duplicate = 1;
+		COLL_INC(co, batches_duplicate, 1);
+		return TLY_OK;
+	}
 	COLL_INC(co, batches_applied, 1);
 	COLL_INC(co, records_applied, b->nrecs);
 	COLL_INC(co, events_applied, b->events_total);
-	COLL_INC(co, events_duplicate, dups);
-	ingest_late_done(co, &late);
+	COLL_INC(co, events_duplicate, a.dups);
+	ingest_late_done(co, &a.late);
 	return TLY_OK;
 }
 
@@ -504,7 +585,6 @@ void ingest_batch(struct coll *co, const char *agent, const void *body,
 {
 	char msg[sizeof(r->msg)];
 	struct wire_batch b;
-	struct store_conn *c;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -523,9 +603,7 @@ void ingest_batch(struct coll *co, const char *agent, const void *body,
 		wire_batch_free(&b);
 		return;
 	}
-	c = store_acquire(co->store);
-	rc = ingest_apply(co, c, agent, &b, &r->duplicate);
-	store_release(c);
+	rc = ingest_apply(co, agent, &b, &r->duplicate);
 	if (rc != TLY_OK)
 		refuse(co, r, 500, REFUSE_INTERNAL, "store_failed", NULL);
 	else

@@ -27,12 +27,23 @@
  * Late usage met while applying one batch or request.  Zero it before the
  * first record, and hand it to ingest_late_done after the commit.
  */
+#define INGEST_LATE_SUBS 32	/* external ids whose bills are remembered */
+
 struct ingest_late {
 	uint64_t events;		/* events for finalized periods */
 	char invoice[UTIL_UUID_LEN];	/* the first invoice hit */
 	int64_t number;			/* its sequential id */
 	char sub[EV_ID_MAX + 1];	/* and the subscription's external id */
 	int more;			/* other invoices were hit as well */
+	/* Per external id, the end of the last finalized charges window
+	 * (Unix ms; INT64_MIN: none): usage after it cannot be late, which
+	 * spares most records their invoice query.  The strings are the
+	 * batch's own. */
+	struct {
+		const char *sub;
+		int64_t billed_to;
+	} seen[INGEST_LATE_SUBS];
+	size_t nseen;
 };
 
 /* Count l's events in /metrics and log them (one WARN line), if any. */
@@ -42,20 +53,30 @@ void ingest_late_done(struct coll *co, const struct ingest_late *l);
 void ingest_invoice_number(int64_t seq, char *buf, size_t n);
 
 /*
- * Apply b, sent by agent_id, on c.  *duplicate says whether the batch had
- * been applied before.  TLY_OK, or TLY_EDB (nothing of it applied).
+ * Apply b, sent by agent_id, through co->store's group commit
+ * (store_write); returns once it is durable.  *duplicate says whether the
+ * batch had been applied before.  TLY_OK, or TLY_EDB (nothing of it
+ * applied).  The caller must not hold a connection.
  */
-int ingest_apply(struct coll *co, struct store_conn *c, const char *agent_id,
+int ingest_apply(struct coll *co, const char *agent_id,
 		 const struct wire_batch *b, int *duplicate);
+
+/* What ingest_event did with one event. */
+struct ingest_ev {
+	int inserted;			/* 1: stored; 0: held already */
+	char lago_id[UTIL_UUID_LEN];	/* inserted: its new lago_id */
+	int64_t created_ms;		/* inserted: its created_at, Unix ms */
+};
 
 /*
  * Insert one raw event from source ("api" or an agent id) unless its
- * (subscription, transaction_id) is held already; *inserted says which.
+ * (subscription, transaction_id) is held already; *out says which.
  * A new event that is late is recorded as such and added to *late.
  * Runs inside the caller's transaction, if any.
  */
 int ingest_event(struct store_conn *c, const struct event *ev,
-		 const char *source, int *inserted, struct ingest_late *late);
+		 const char *source, struct ingest_ev *out,
+		 struct ingest_late *late);
 
 /* What became of one batch: the answer HTTPS and MQTT both give. */
 struct ingest_result {

@@ -8,12 +8,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sqlite3.h>
 #include <string.h>
 
 #include "agents.h"
 #include "cli.h"
 #include "coll.h"
 #include "coll_conf.h"
+#include "db.h"
 #include "err.h"
 #include "jsonmem.h"
 #include "event.h"
@@ -176,6 +178,7 @@ int main(int argc, char **argv)
 	int argi, rc;
 
 	jsonmem_init();		/* before any thread uses cJSON */
+	db_global_init();	/* before any other SQLite call */
 	cli_start(&coll_prog, &c, argc, argv, &argi);
 	co.conf = &c;
 	co.api_key = conf_str(&c, CK_API_KEY);

@@ -13,7 +13,9 @@
 #include "log.h"
 #include "server.h"
 
-#define API(name) static const struct api_route name##_r = {name}
+#define API(name) static const struct api_route name##_r = {name, 0}
+/* A handler that writes through store_write, without a connection. */
+#define API_W(name) static const struct api_route name##_r = {name, 1}
 
 API(api_customers_create);
 API(api_customers_get);
@@ -39,8 +41,8 @@ API(api_subscriptions_update);
 API(api_subscriptions_get);
 API(api_subscriptions_list);
 API(api_subscriptions_delete);
-API(api_events_create);
-API(api_events_batch);
+API_W(api_events_create);
+API_W(api_events_batch);
 API(api_events_get);
 API(api_invoices_list);
 API(api_invoices_get);

@@ -52,6 +52,11 @@ void store_release(struct store_conn *c)
 		ENGINE(c)->release(c);
 }
 
+int store_write(struct store *s, struct store_job *j)
+{
+	return ENGINE(s)->write(s, j);
+}
+
 int store_exec(struct store_conn *c, const char *sql)
 {
 	return ENGINE(c)->exec(c, sql);

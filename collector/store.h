@@ -11,7 +11,8 @@
  *
  * Threading: a struct store is shared by all threads; each unit of work
  * takes a connection with store_acquire and gives it back with
- * store_release.  SQLite has one connection (writes serialise anyway);
+ * store_release, or, for writes that must be durable before their caller
+ * answers, hands a job to store_write (group commit, below).  SQLite has one connection (writes serialise anyway);
  * a PostgreSQL engine would keep a pool.  Statements are prepared once per
  * connection and cached by the address of their SQL text, so callers pass
  * string literals (or other static text).
@@ -27,6 +28,25 @@ struct store_conn;
 struct store_stmt;
 
 enum { STORE_ROW = 100, STORE_DONE = 101 };	/* store_step results */
+
+/*
+ * A write for store_write: run is called on a connection inside a
+ * transaction that other callers' jobs may share.  It must not begin,
+ * commit or roll back; it returns TLY_OK, or an error after which nothing
+ * it wrote is kept, and the other jobs are not held back.  run may be
+ * called more than once (when another job of its round fails, the round
+ * is rolled back and run again without that one), so it must set its
+ * outputs afresh each time; only the last call's count.
+ */
+struct store_job {
+	int (*run)(struct store_conn *c, void *arg);
+	void *arg;
+	/* The store's own: */
+	int rc;				/* run's result, or the commit's */
+	int done;			/* its round is committed and flushed */
+	int taken;			/* in a round under way */
+	struct store_job *next;		/* queued after this one */
+};
 
 struct store_engine {
 	const char *name;
@@ -47,6 +67,7 @@ struct store_engine {
 	int (*col_null)(struct store_stmt *st, int i);
 	void (*reset)(struct store_stmt *st);
 	int64_t (*changes)(struct store_conn *c);
+	int (*write)(struct store *s, struct store_job *j);
 };
 
 /*
@@ -59,6 +80,17 @@ void store_close(struct store **s);		/* NULL-safe */
 
 struct store_conn *store_acquire(struct store *s);	/* blocks */
 void store_release(struct store_conn *c);
+
+/*
+ * Group commit: run j durably and return when the transaction that holds
+ * it has committed.  Jobs queued while a commit is under way are taken
+ * together by the next caller to get the connection (the leader), run one
+ * after the other in one transaction, and committed once: concurrent requests share a commit and its fsync, and each caller
+ * still answers only after its own writes are durable.  Returns j's own
+ * result, or the commit's failure (then nothing of the round is kept).
+ * The caller must not hold a connection of s.  Blocks.
+ */
+int store_write(struct store *s, struct store_job *j);
 
 /* Transactions on a connection; rollback is harmless when none is open. */
 int store_begin(struct store_conn *c);

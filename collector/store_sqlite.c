@@ -6,11 +6,27 @@
  * anyway, and one connection lets every statement be prepared once.  The
  * statement cache is an open-addressed table keyed by the address of the
  * SQL text.
+ *
+ * THREADING: `lock` guards the connection.  store_write's queue has its
+ * own lock, `qlock`, taken never while waiting for `lock`: a caller queues
+ * its job under qlock; if no round is under way it becomes the leader,
+ * drops qlock, takes the connection, picks up every job queued by then and
+ * runs the round (sq_round).  A round commits with synchronous=NORMAL:
+ * its WAL frames are written, not yet flushed.  The leader then gives the
+ * connection back, lets the next leader start (`leading` = 0), flushes
+ * the WAL itself (fdatasync, on its own descriptor of the -wal file) and
+ * only then marks its jobs done and wakes their callers.  So the next
+ * round's statements overlap this round's flush, and no caller hears of
+ * its write before the write is durable.  Every other write (store_begin
+ * ... store_commit) commits with synchronous=FULL as before.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "err.h"
@@ -33,7 +49,12 @@ struct store_conn {
 
 struct store {
 	const struct store_engine *e;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;		/* the connection */
+	pthread_mutex_t qlock;		/* head, tail, leading */
+	pthread_cond_t qdone;		/* a round has ended */
+	struct store_job *head, *tail;	/* jobs waiting for a round */
+	int leading;			/* a caller is running a round */
+	int wal_fd;			/* the -wal file, for sq_flush; -1 */
 	struct store_conn conn;
 };
 
@@ -74,7 +95,12 @@ static const char *const sq_migrations[] = {
 	"  sub TEXT NOT NULL, code TEXT NOT NULL, filters TEXT NOT NULL,"
 	"  minute INTEGER NOT NULL, value TEXT NOT NULL,"
 	"  PRIMARY KEY (sub, code, filters, minute, value));"
-	/* Whole events; sub_key is the subscription, or 'customer:'||id. */
+	/* Whole events; sub_key is the subscription, or 'customer:'||id.
+	 * Raw events arrive at up to 1e5/s with random transaction ids, and
+	 * every random index costs a dirty page per event: lago_ids are
+	 * time-ordered (util_uuid7), so their index appends, and the one
+	 * random index, unique on (transaction_id, sub_key), also serves
+	 * GET /api/v1/events/:transaction_id through its prefix. */
 	"CREATE TABLE events ("
 	"  lago_id TEXT PRIMARY KEY,"
 	"  sub_key TEXT NOT NULL,"
@@ -86,9 +112,8 @@ static const char *const sq_migrations[] = {
 	"  precise_total_amount_cents TEXT,"
 	"  source TEXT NOT NULL,"		/* 'api' or the agent id */
 	"  created_at INTEGER NOT NULL,"
-	"  UNIQUE (sub_key, transaction_id));"
+	"  UNIQUE (transaction_id, sub_key));"
 	"CREATE INDEX events_by_sub ON events (sub, code, ts_ms);"
-	"CREATE INDEX events_by_tx ON events (transaction_id);"	/* GET by id */
 	/* Billing objects keep Lago's JSON as `doc`, with keys as columns. */
 	"CREATE TABLE customers ("
 	"  lago_id TEXT PRIMARY KEY,"
@@ -355,12 +380,150 @@ static int64_t sq_changes(struct store_conn *c)
 	return sqlite3_changes64(c->db);
 }
 
+/*
+ * Run jobs in one transaction and commit.  No savepoints: each would copy
+ * every page it touches into a sub-journal, for failures that hardly ever
+ * happen.  Instead, a job that fails is set aside with its error, the
+ * transaction rolled back, and the round run again without it (a job's
+ * run may thus be called again: it starts its outputs afresh).  A failed
+ * commit fails every job of the round: nothing of it was kept.
+ */
+static int sq_round(struct store_conn *c, struct store_job *jobs)
+{
+	struct store_job *j;
+	int rc, failed;
+
+	for (j = jobs; j; j = j->next)
+		j->rc = TLY_OK;
+	/* The commit's flush is the leader's, after it lets go (sq_write). */
+	rc = db_exec(c->db, "PRAGMA synchronous=NORMAL");
+	do {
+		failed = 0;
+		if (rc == TLY_OK)
+			rc = db_begin(c->db);
+		for (j = jobs; rc == TLY_OK && j; j = j->next) {
+			if (j->rc != TLY_OK)
+				continue;	/* set aside in an earlier try */
+			j->rc = j->run(c, j->arg);
+			if (j->rc != TLY_OK) {
+				failed = 1;
+				break;
+			}
+		}
+		if (failed)
+			db_rollback(c->db);
+	} while (failed);
+	if (rc == TLY_OK)
+		rc = db_commit(c->db);
+	if (rc != TLY_OK) {
+		db_rollback(c->db);
+		log_error("store: a group commit failed; its jobs are undone");
+		for (j = jobs; j; j = j->next)
+			j->rc = TLY_EDB;
+	}
+	/* Without it, every other write would be durable only at the next
+	 * checkpoint. */
+	if (db_exec(c->db, "PRAGMA synchronous=FULL") != TLY_OK) {
+		log_error("store: cannot set synchronous=FULL back; stopping");
+		abort();
+	}
+	return rc;
+}
+
+/*
+ * Open s->wal_fd if need be; holding the connection.  The -wal file lives
+ * as long as the connection does (SQLite deletes it at the last close),
+ * so one descriptor serves.  Not there: nothing was written to it yet.
+ */
+static int sq_wal_open(struct store *s)
+{
+	const char *db = sqlite3_db_filename(s->conn.db, "main");
+	const char *wal;
+
+	if (s->wal_fd >= 0 || !db || !*db)
+		return TLY_OK;		/* open, or a memory database */
+	wal = sqlite3_filename_wal(db);
+	s->wal_fd = open(wal, O_RDWR | O_CLOEXEC);
+	if (s->wal_fd < 0 && errno != ENOENT) {
+		log_error("store: %s: %s", wal, strerror(errno));
+		return TLY_EIO;
+	}
+	return TLY_OK;
+}
+
+/* Make the rounds committed so far durable: TLY_OK or TLY_EIO. */
+static int sq_flush(struct store *s)
+{
+	if (s->wal_fd < 0 || fdatasync(s->wal_fd) == 0)
+		return TLY_OK;
+	log_error("store: fdatasync of the WAL: %s", strerror(errno));
+	return TLY_EIO;
+}
+
+static int sq_write(struct store *s, struct store_job *j)
+{
+	j->rc = TLY_OK;
+	j->done = 0;
+	j->taken = 0;
+	j->next = NULL;
+	pthread_mutex_lock(&s->qlock);
+	if (s->tail)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	while (!j->done) {
+		struct store_job *jobs, *next;
+		struct store_conn *c;
+		int rc;
+
+		if (s->leading || j->taken) {
+			pthread_cond_wait(&s->qdone, &s->qlock);
+			continue;
+		}
+		s->leading = 1;
+		pthread_mutex_unlock(&s->qlock);
+		/* Jobs queued while the connection was busy join this round. */
+		c = sq_acquire(s);
+		pthread_mutex_lock(&s->qlock);
+		jobs = s->head;
+		s->head = s->tail = NULL;
+		for (struct store_job *t = jobs; t; t = t->next)
+			t->taken = 1;
+		pthread_mutex_unlock(&s->qlock);
+		rc = sq_round(c, jobs);
+		if (rc == TLY_OK)
+			rc = sq_wal_open(s);
+		sq_release(c);
+		pthread_mutex_lock(&s->qlock);
+		s->leading = 0;
+		pthread_cond_broadcast(&s->qdone);
+		pthread_mutex_unlock(&s->qlock);
+		if (rc == TLY_OK)
+			rc = sq_flush(s);
+		pthread_mutex_lock(&s->qlock);
+		for (; jobs; jobs = next) {
+			next = jobs->next;	/* jobs may go once done is set */
+			if (rc != TLY_OK)
+				jobs->rc = rc;
+			jobs->done = 1;
+		}
+		pthread_cond_broadcast(&s->qdone);
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return j->rc;
+}
+
 static void sq_close(struct store *s)
 {
 	for (size_t i = 0; i < SQ_CACHE; i++)
 		db_finalize(&s->conn.cache[i].st);
 	db_close(&s->conn.db);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_cond_destroy(&s->qdone);
 	free(s);
 }
 
@@ -373,8 +536,20 @@ static int sq_open(struct store **out, const char *path)
 		return TLY_ENOMEM;
 	s->e = &store_sqlite_engine;
 	s->conn.e = &store_sqlite_engine;
+	s->wal_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_cond_init(&s->qdone, NULL);
 	rc = db_open(&s->conn.db, path, DB_SYNC_FULL, 10000);
+	/*
+	 * Checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: raw
+	 * events dirty random pages of their unique index, and a page
+	 * written by many commits between two checkpoints is copied to the
+	 * database (and the database fsynced) once.  make bench, row 6:
+	 * ~37k -> ~50k ev/s.
+	 */
+	if (rc == TLY_OK)
+		rc = db_exec(s->conn.db, "PRAGMA wal_autocheckpoint=16384");
 	if (rc == TLY_OK)
 		rc = db_migrate(s->conn.db, sq_migrations,
 				(int)(sizeof(sq_migrations) /
@@ -404,4 +579,5 @@ const struct store_engine store_sqlite_engine = {
 	.col_null = sq_col_null,
 	.reset = sq_reset,
 	.changes = sq_changes,
+	.write = sq_write,
 };

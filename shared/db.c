@@ -15,6 +15,11 @@ static int db_fail(sqlite3 *db, const char *what)
 	return TLY_EDB;
 }
 
+void db_global_init(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_open(sqlite3 **out, const char *path, enum db_sync sync,
 	    int busy_ms)
 {

@@ -21,6 +21,13 @@
 
 enum db_sync { DB_SYNC_OFF, DB_SYNC_NORMAL, DB_SYNC_FULL };
 
+/*
+ * Process-wide SQLite settings; call first thing in main, before any
+ * other SQLite call: allocation statistics off (they take a global mutex
+ * on every malloc and free, and nothing reads them).
+ */
+void db_global_init(void);
+
 /* Open path (":memory:" works) with WAL, busy timeout in ms, sync level. */
 int db_open(sqlite3 **out, const char *path, enum db_sync sync,
 	    int busy_ms);

@@ -54,6 +54,55 @@ int util_uuid(char out[UTIL_UUID_LEN])
 	return TLY_OK;
 }
 
+/*
+ * Random bytes for util_uuid7, drawn from the kernel in blocks: one
+ * getrandom(2) per id was a syscall per stored event.  Per thread, so no
+ * lock; the collector never forks, which would copy a pool.
+ */
+#define UTIL_POOL 512
+
+static int pool_take(unsigned char *out, size_t n)
+{
+	static _Thread_local unsigned char pool[UTIL_POOL];
+	static _Thread_local size_t left;
+
+	if (left < n) {
+		if (util_random(pool, sizeof(pool)) != TLY_OK)
+			return TLY_EIO;
+		left = sizeof(pool);
+	}
+	memcpy(out, pool + sizeof(pool) - left, n);
+	/* Bytes handed out are not kept where a later read could see them. */
+	memset(pool + sizeof(pool) - left, 0, n);
+	left -= n;
+	return TLY_OK;
+}
+
+int util_uuid7(char out[UTIL_UUID_LEN])
+{
+	unsigned char b[16];
+	char hex[33];
+	struct timespec ts;
+	uint64_t ms;
+	unsigned sub;
+
+	if (pool_take(b + 8, 8) != TLY_OK)
+		return TLY_EIO;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	/* RFC 9562 6.2 method 3: the sub-millisecond fraction in rand_a. */
+	sub = (unsigned)(((uint64_t)ts.tv_nsec % 1000000u) * 4096u / 1000000u);
+	for (int i = 0; i < 6; i++)
+		b[i] = (unsigned char)(ms >> (40 - 8 * i));
+	b[6] = (unsigned char)(0x70 | (sub >> 8));		/* version 7 */
+	b[7] = (unsigned char)(sub & 0xff);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	util_hex(b, sizeof(b), hex);
+	snprintf(out, UTIL_UUID_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8,
+		 hex + 12, hex + 16, hex + 20);
+	return TLY_OK;
+}
+
 void util_iso_time(int64_t ms, int with_ms, char out[UTIL_TIME_LEN])
 {
 	/* Answers echo runs of events from one second: the calendar

@@ -13,7 +13,9 @@ from harness import Collector, Suite
 
 s = Suite("api_events")
 
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+# An event's lago_id is a time-ordered version 7 UUID (its index appends);
+# Lago's clients take lago_ids as opaque UUID strings.
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
                   r"[0-9a-f]{12}$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 KEYS = ["lago_id", "transaction_id", "lago_customer_id", "code", "timestamp",
