@@ -17,9 +17,18 @@ FUZZ_TIME ?= 60
 CC        ?= cc
 VERSION   := 0.1.0
 
-PKGS := libcurl zlib sqlite3 libcjson libmicrohttpd gmp libpq inih libcrypto libxxhash
+# Each binary links only what it calls: every library mapped at start-up
+# costs resident pages (relocations, constructors) even if never used, and
+# the agent runs on small devices (RSS target: DESIGN.md, `make bench` 8).
+# libpq is for the PostgreSQL store; no code calls it yet.
+COMMON_PKGS := zlib sqlite3 libcjson libmicrohttpd gmp inih
+AGENT_PKGS  := $(COMMON_PKGS) libcurl libxxhash
+COLL_PKGS   := $(COMMON_PKGS) libcrypto libpq
+PKGS := $(sort $(AGENT_PKGS) $(COLL_PKGS))
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as
+AGENT_LIBS = $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null) -lpaho-mqtt3as
+COLL_LIBS  = $(shell pkg-config --libs $(COLL_PKGS) 2>/dev/null) -lpaho-mqtt3as
 TEST_LIBS  = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Debian packages: build, test and run.  `make deps` installs the missing.
@@ -36,6 +45,9 @@ CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
 	-DTALLY_VERSION='"$(VERSION)"' -Ishared
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) -pthread
+# Record a library as needed only if a symbol is taken from it, whatever
+# the toolchain's default.
+LDFLAGS += -Wl,--as-needed
 
 ifeq ($(SANITIZE),1)
 B := build/san
@@ -89,12 +101,12 @@ $(LIBCOLL): $(COLL_SRC:%.c=$(B)/%.o)
 $(BIN)/tally-agent: $(B)/agent/main.o $(LIBAGENT) $(LIBTALLY)
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(AGENT_LIBS) -lm
 
 $(BIN)/tally-collector: $(B)/collector/main.o $(LIBCOLL) $(LIBTALLY)
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(COLL_LIBS) -lm
 
 # Unit tests reach into the programs' modules; each links every library
 # and the linker takes what it needs.

@@ -277,7 +277,10 @@ static const char *col(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
-/* Feed the oldest events into r; *last_id and the deltas follow. */
+/*
+ * Feed the oldest events into r (raw ones are only counted); *last_id
+ * and the deltas follow.
+ */
 static int take_events(struct buf *b, struct roll *r, int64_t *last_id,
 		       struct job *j)
 {
@@ -292,12 +295,35 @@ static int take_events(struct buf *b, struct roll *r, int64_t *last_id,
 					  col(q, 9), sqlite3_column_int64(q, 5),
 					  col(q, 10));
 		else
-			rc = roll_add_raw(r, col(q, 1), col(q, 2), col(q, 3),
-					  col(q, 4), sqlite3_column_int64(q, 5),
-					  col(q, 6) ? col(q, 6) : "{}", col(q, 7));
+			roll_add_raw(r);
 		j->delta.pending_events--;
 		j->delta.bytes -= sqlite3_column_int64(q, 11);
 	}
+	sqlite3_reset(q);
+	if (rc == TLY_OK && step != SQLITE_DONE)
+		rc = TLY_EDB;
+	return rc;
+}
+
+/*
+ * Write the batch's raw events, read a second time by the same query in
+ * the same transaction (so the same rows, in the same order), one row at
+ * a time: holding them all would cost a copy of the batch.  roll_encode_end
+ * checks that as many came as take_events counted.
+ */
+static int put_raw_events(struct buf *b, struct roll *r)
+{
+	sqlite3_stmt *q = b->sql[S_TAKE];
+	int rc = TLY_OK, step;
+
+	sqlite3_bind_int64(q, 1, (int64_t)b->o.batch_max_events);
+	while (rc == TLY_OK && (step = sqlite3_step(q)) == SQLITE_ROW)
+		if (!col(q, 8))
+			rc = roll_encode_raw(r, col(q, 1), col(q, 2),
+					     col(q, 3), col(q, 4),
+					     sqlite3_column_int64(q, 5),
+					     col(q, 6) ? col(q, 6) : "{}",
+					     col(q, 7));
 	sqlite3_reset(q);
 	if (rc == TLY_OK && step != SQLITE_DONE)
 		rc = TLY_EDB;
@@ -317,8 +343,11 @@ static int job_batch(struct buf *b, struct job *j)
 	rc = take_events(b, r, &last_id, j);
 	if (rc != TLY_OK || roll_events(r) == 0)
 		goto out;
-	rc = roll_encode(r, b->o.agent_id, seq, util_now_ms() / 1000, &body,
-			 &len);
+	rc = roll_encode_begin(r, b->o.agent_id, seq, util_now_ms() / 1000);
+	if (rc == TLY_OK)
+		rc = put_raw_events(b, r);
+	if (rc == TLY_OK)
+		rc = roll_encode_end(r, &body, &len);
 	if (rc != TLY_OK)
 		goto out;
 	sqlite3_bind_int64(b->sql[S_OUTBOX], 1, seq);

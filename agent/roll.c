@@ -218,17 +218,13 @@ struct group {
 	size_t ndistinct, capdistinct;
 };
 
-struct raw_ev {
-	char *tx, *sub, *customer, *code, *props, *ptac;
-	int64_t ts_ms;
-};
-
 struct roll {
 	struct group **tab;	/* open addressing, power-of-two size */
 	size_t cap, ngroups;
-	struct raw_ev *raw;
-	size_t nraw, capraw;
+	size_t nraw;		/* raw events counted by roll_add_raw */
+	size_t raw_written;	/* of them, written by roll_encode_raw */
 	uint64_t events;
+	struct wire_enc *enc;	/* between encode_begin and encode_end */
 };
 
 struct roll *roll_new(void)
@@ -268,17 +264,7 @@ void roll_free(struct roll **rp)
 		return;
 	for (size_t i = 0; i < r->cap; i++)
 		group_free(r->tab[i]);
-	for (size_t i = 0; i < r->nraw; i++) {
-		struct raw_ev *e = &r->raw[i];
-
-		free(e->tx);
-		free(e->sub);
-		free(e->customer);
-		free(e->code);
-		free(e->props);
-		free(e->ptac);
-	}
-	free(r->raw);
+	wire_enc_free(&r->enc);
 	free(r->tab);
 	free(r);
 	*rp = NULL;
@@ -455,48 +441,10 @@ int roll_add_agg(struct roll *r, const char *sub, const char *code,
 	return rc;
 }
 
-static char *dup_or_null(const char *s, int *failed)
+void roll_add_raw(struct roll *r)
 {
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		*failed = 1;
-	return d;
-}
-
-int roll_add_raw(struct roll *r, const char *tx, const char *sub,
-		 const char *customer, const char *code, int64_t ts_ms,
-		 const char *props, const char *ptac)
-{
-	struct raw_ev *e;
-	int failed = 0;
-
-	if (r->nraw == r->capraw) {
-		size_t cap = r->capraw ? r->capraw * 2 : 64;
-		struct raw_ev *nr = realloc(r->raw, cap * sizeof(*nr));
-
-		if (!nr)
-			return TLY_ENOMEM;
-		r->raw = nr;
-		r->capraw = cap;
-	}
-	e = &r->raw[r->nraw];
-	memset(e, 0, sizeof(*e));
-	e->tx = dup_or_null(tx, &failed);
-	e->sub = dup_or_null(sub, &failed);
-	e->customer = dup_or_null(customer, &failed);
-	e->code = dup_or_null(code, &failed);
-	e->props = dup_or_null(props, &failed);
-	e->ptac = dup_or_null(ptac, &failed);
-	e->ts_ms = ts_ms;
-	r->nraw++;		/* freed by roll_free even when failed */
-	if (failed)
-		return TLY_ENOMEM;
+	r->nraw++;
 	r->events++;
-	return TLY_OK;
 }
 
 uint64_t roll_events(const struct roll *r)
@@ -511,152 +459,160 @@ size_t roll_records(const struct roll *r)
 
 /* ---- Encoding ------------------------------------------------------------ */
 
+/*
+ * A batch is written as it is read back (see roll.h): the header and one
+ * agg record per group, each group's filters parsed, written and freed in
+ * turn, then each raw event as the caller hands it over.  Nothing is kept
+ * per raw event, so a batch costs its groups and its compressed bytes
+ * (wire_enc), not a copy of its events, a parse tree and a JSON text.
+ */
+
 static int str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Everything the wire records point at while the batch is encoded. */
-struct enc {
-	struct wire_rec *recs;
-	cJSON **trees;		/* one per record: filters or properties */
-	struct wire_kv *kvs;	/* filter pairs of all agg records */
-	char (*text)[2][DEC_DOUBLE_BUFSZ];	/* sum/max text per group */
-	size_t n;
-};
-
-static void enc_free(struct enc *e)
+/* Sort the distinct values and drop repeats, freeing them. */
+static void distinct_set(struct group *g)
 {
-	for (size_t i = 0; e->trees && i < e->n; i++)
-		cJSON_Delete(e->trees[i]);
-	free(e->trees);
-	free(e->recs);
-	free(e->kvs);
-	free(e->text);
+	size_t u = 1;
+
+	if (g->ndistinct == 0)
+		return;
+	qsort(g->distinct, g->ndistinct, sizeof(char *), str_cmp);
+	for (size_t i = 1; i < g->ndistinct; i++) {
+		if (strcmp(g->distinct[i], g->distinct[u - 1]) == 0) {
+			free(g->distinct[i]);
+			continue;
+		}
+		g->distinct[u++] = g->distinct[i];
+	}
+	g->ndistinct = u;
 }
 
-static int fill_agg(struct group *g, struct wire_agg *a, cJSON **tree,
-		    struct wire_kv **kv, char text[2][DEC_DOUBLE_BUFSZ])
+/* Write group g as one agg record. */
+static int put_group(struct wire_enc *enc, struct group *g)
 {
-	cJSON *f;
+	struct wire_rec rec = {.kind = WIRE_AGG};
+	struct wire_agg *a = &rec.u.agg;
+	char text[DEC_DOUBLE_BUFSZ];
+	struct wire_kv *kv = NULL;
+	cJSON *tree, *f;
 	size_t n = 0;
+	int rc = TLY_ENOMEM;
 
-	*tree = cJSON_Parse(g->fkey);
-	if (!*tree)
-		return TLY_ENOMEM;
+	/* fkey is our own canonical JSON: a failed parse is a failed malloc */
+	tree = cJSON_Parse(g->fkey);
+	if (!tree)
+		goto out;
+	kv = calloc((size_t)cJSON_GetArraySize(tree) + 1, sizeof(*kv));
+	if (!kv)
+		goto out;
+	cJSON_ArrayForEach(f, tree) {
+		kv[n].key = f->string;
+		kv[n].val = f->valuestring;
+		n++;
+	}
 	a->sub = g->sub;
 	a->code = g->code;
 	a->minute = g->minute;
 	a->count = g->count;
-	a->filters = *kv;
-	cJSON_ArrayForEach(f, *tree) {
-		(*kv)[n].key = f->string;
-		(*kv)[n].val = f->valuestring;
-		n++;
-	}
+	a->filters = kv;
 	a->nfilters = n;
-	*kv += n;
 	if (g->kind == G_SUM || g->kind == G_MAX) {
 		dec_normalize(&g->acc);
-		if (dec_format(&g->acc, text[0], DEC_DOUBLE_BUFSZ) != TLY_OK)
-			return TLY_ERANGE;
+		if (dec_format(&g->acc, text, sizeof(text)) != TLY_OK) {
+			rc = TLY_ERANGE;
+			goto out;
+		}
 		if (g->kind == G_SUM)
-			a->sum = text[0];
+			a->sum = text;
 		else
-			a->max = text[0];
+			a->max = text;
 	}
 	if (g->kind == G_LATEST) {
 		a->latest = g->latest;
 		a->latest_ts = g->latest_ts / 1000;
 	}
 	if (g->kind == G_UNIQUE && g->ndistinct) {
-		size_t u = 1;
-
-		qsort(g->distinct, g->ndistinct, sizeof(char *), str_cmp);
-		for (size_t i = 1; i < g->ndistinct; i++) {
-			if (strcmp(g->distinct[i], g->distinct[u - 1]) == 0) {
-				free(g->distinct[i]);
-				continue;
-			}
-			g->distinct[u++] = g->distinct[i];
-		}
-		g->ndistinct = u;
+		distinct_set(g);
 		a->distinct = (const char *const *)g->distinct;
-		a->ndistinct = u;
+		a->ndistinct = g->ndistinct;
 	}
-	return TLY_OK;
+	rc = wire_enc_rec(enc, &rec);
+out:
+	free(kv);
+	cJSON_Delete(tree);
+	return rc;
 }
 
-static int fill_raw(const struct raw_ev *e, struct event *ev, cJSON **tree)
-{
-	*tree = cJSON_Parse(e->props);
-	if (!*tree)
-		return TLY_ENOMEM;
-	ev->transaction_id = e->tx;
-	ev->sub = e->sub;
-	ev->customer = e->customer;
-	ev->code = e->code;
-	ev->ts_ms = e->ts_ms;
-	ev->precise_total_amount_cents = e->ptac;
-	ev->props = *tree;
-	return TLY_OK;
-}
-
-static size_t total_filters(const struct roll *r)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < r->cap; i++) {
-		const char *p = r->tab[i] ? r->tab[i]->fkey : NULL;
-
-		for (; p && *p; p++)
-			n += *p == ':';	/* at least one ':' per pair */
-	}
-	return n + 1;
-}
-
-int roll_encode(struct roll *r, const char *agent_id, int64_t seq,
-		int64_t created_at, unsigned char **out, size_t *len)
+int roll_encode_begin(struct roll *r, const char *agent_id, int64_t seq,
+		      int64_t created_at)
 {
 	struct wire_batch b = {0};
-	struct enc e = {0};
-	struct wire_kv *kv;
-	size_t nrec = roll_records(r), k = 0;
-	int rc = TLY_ENOMEM;
+	int rc;
 
-	e.recs = calloc(nrec + 1, sizeof(*e.recs));
-	e.trees = calloc(nrec + 1, sizeof(*e.trees));
-	e.kvs = calloc(total_filters(r), sizeof(*e.kvs));
-	e.text = calloc(r->ngroups + 1, sizeof(*e.text));
-	if (!e.recs || !e.trees || !e.kvs || !e.text)
-		goto out;
-	kv = e.kvs;
-	for (size_t i = 0; i < r->cap; i++) {
-		if (!r->tab[i])
-			continue;
-		e.recs[k].kind = WIRE_AGG;
-		rc = fill_agg(r->tab[i], &e.recs[k].u.agg, &e.trees[k], &kv,
-			      e.text[k]);
-		e.n = ++k;
-		if (rc != TLY_OK)
-			goto out;
-	}
-	for (size_t i = 0; i < r->nraw; i++) {
-		e.recs[k].kind = WIRE_EVENT;
-		rc = fill_raw(&r->raw[i], &e.recs[k].u.ev, &e.trees[k]);
-		e.n = ++k;
-		if (rc != TLY_OK)
-			goto out;
-	}
+	if (r->enc)
+		return TLY_EINVAL;
 	b.v = WIRE_VERSION;
 	b.agent_id = agent_id;
 	b.seq = (uint64_t)seq;
 	b.created_at = created_at;
 	b.events_total = r->events;
-	b.recs = e.recs;
-	b.nrecs = k;
-	rc = wire_encode(&b, 6, out, len);
-out:
-	enc_free(&e);
+	rc = wire_enc_begin(&b, 6, &r->enc);
+	for (size_t i = 0; rc == TLY_OK && i < r->cap; i++)
+		if (r->tab[i])
+			rc = put_group(r->enc, r->tab[i]);
+	if (rc != TLY_OK)
+		wire_enc_free(&r->enc);
 	return rc;
+}
+
+int roll_encode_raw(struct roll *r, const char *tx, const char *sub,
+		    const char *customer, const char *code, int64_t ts_ms,
+		    const char *props, const char *ptac)
+{
+	struct wire_rec rec = {.kind = WIRE_EVENT};
+	struct event *ev = &rec.u.ev;
+	cJSON *tree;
+	int rc;
+
+	if (!r->enc)
+		return TLY_EINVAL;
+	if (r->raw_written == r->nraw) {
+		wire_enc_free(&r->enc);	/* more than roll_add_raw counted */
+		return TLY_EINVAL;
+	}
+	/* props is the text intake stored: a failed parse is a failed malloc */
+	tree = cJSON_Parse(props);
+	if (!tree) {
+		wire_enc_free(&r->enc);
+		return TLY_ENOMEM;
+	}
+	ev->transaction_id = tx;
+	ev->sub = sub;
+	ev->customer = customer;
+	ev->code = code;
+	ev->ts_ms = ts_ms;
+	ev->precise_total_amount_cents = ptac;
+	ev->props = tree;
+	rc = wire_enc_rec(r->enc, &rec);
+	cJSON_Delete(tree);
+	if (rc == TLY_OK)
+		r->raw_written++;
+	else
+		wire_enc_free(&r->enc);
+	return rc;
+}
+
+int roll_encode_end(struct roll *r, unsigned char **out, size_t *len)
+{
+	if (!r->enc)
+		return TLY_EINVAL;
+	if (r->raw_written != r->nraw) {
+		/* events_total, written first, would not match the records */
+		wire_enc_free(&r->enc);
+		return TLY_EINVAL;
+	}
+	return wire_enc_finish(&r->enc, out, len);
 }

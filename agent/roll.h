@@ -14,7 +14,8 @@
  * ones into one group per (subscription, code, filter values, UTC minute)
  * — count and sum add exactly, max keeps the larger, latest the later
  * timestamp (the later event on a tie), distinct values form a set — and
- * raw ones as they are; roll_encode writes the wire batch.
+ * raw ones only counted, to be streamed into the wire batch when it is
+ * written (roll_encode_*).
  */
 #ifndef TALLY_ROLL_H
 #define TALLY_ROLL_H
@@ -54,20 +55,36 @@ int roll_add_agg(struct roll *r, const char *sub, const char *code,
 		 const char *agg, const char *fkey, int64_t ts_ms,
 		 const char *val);
 
-/* Keep one raw event; props is its properties' JSON text. */
-int roll_add_raw(struct roll *r, const char *tx, const char *sub,
-		 const char *customer, const char *code, int64_t ts_ms,
-		 const char *props, const char *ptac);
+/*
+ * Count one event that ships raw.  Only the count is kept: the caller
+ * hands the event itself to roll_encode_raw when the batch is written.
+ */
+void roll_add_raw(struct roll *r);
 
 /* Events added so far, and records they make. */
 uint64_t roll_events(const struct roll *r);
 size_t roll_records(const struct roll *r);
 
 /*
- * Encode the batch (wire v1, zlib) for agent_id with sequence seq.
- * *out is malloc'd; the caller frees it.
+ * Encode the batch (wire v1, zlib) for agent_id with sequence seq, in
+ * three steps, so that a batch's raw events are never all in memory:
+ *   roll_encode_begin  the header and the agg records (one per group);
+ *   roll_encode_raw    each raw event, in the order roll_add_raw counted
+ *                      them (props: its properties' JSON text), written
+ *                      and forgotten;
+ *   roll_encode_end    closes the batch: *out is malloc'd, the caller
+ *                      frees it.
+ * Memory: the groups, the compressed bytes and a constant (wire_enc).
+ * TLY_EINVAL when the raw events written are not the ones counted (the
+ * header's events_total, already written, would be wrong), or a step is
+ * out of order; else wire_enc's errors.  After an error the encoding is
+ * dropped (roll_free releases what is left).
  */
-int roll_encode(struct roll *r, const char *agent_id, int64_t seq,
-		int64_t created_at, unsigned char **out, size_t *len);
+int roll_encode_begin(struct roll *r, const char *agent_id, int64_t seq,
+		      int64_t created_at);
+int roll_encode_raw(struct roll *r, const char *tx, const char *sub,
+		    const char *customer, const char *code, int64_t ts_ms,
+		    const char *props, const char *ptac);
+int roll_encode_end(struct roll *r, unsigned char **out, size_t *len);
 
 #endif

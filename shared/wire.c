@@ -1,9 +1,10 @@
 /*
  * wire.c - batch format version 1 (see wire.h and DESIGN.md, Wire format).
  *
- * Encoding builds a cJSON tree, prints it unformatted and deflates it in one
- * zlib stream.  Decoding inflates under caps, parses, and validates every
- * field into struct wire_batch, whose strings point into the parse tree.
+ * Encoding writes the JSON text straight into one zlib deflate stream, a
+ * record at a time (memory bounded whatever the batch size).  Decoding
+ * inflates under caps, parses, and validates every field into struct
+ * wire_batch, whose strings point into the parse tree.
  *
  * Integers: cJSON keeps numbers as doubles, so the encoder writes integers
  * as raw text (exact for any value) and both sides hold them to
@@ -66,305 +67,425 @@ static uInt zchunk(size_t n)
 
 /* ---- Encoding -------------------------------------------------------- */
 
-static int add_str(cJSON *obj, const char *name, const char *s)
+/*
+ * The encoder writes the JSON text itself, a piece at a time, into a
+ * staging buffer that deflate drains whenever it fills: no parse tree, and
+ * no whole JSON text, is ever held, so encoding costs the compressed
+ * output plus a constant (zlib's state, the staging buffer, one escaped
+ * string), whatever the number of records.  The text is what
+ * cJSON_PrintUnformatted gave for the tree this encoder used to build,
+ * byte for byte: no spaces, members in the order written, strings escaped
+ * by cJSON itself (cJSON_PrintPreallocated on a string node).
+ *
+ * Errors are sticky: the first one is kept in e->rc and every later call
+ * does nothing, so the writers below need not check each piece.
+ */
+
+#define ENC_STAGE 16384			/* bytes of JSON text before deflating */
+#define ENC_OUT_MIN ((size_t)4096)	/* first size of the output buffer */
+
+struct wire_enc {
+	z_stream z;
+	int zinit;			/* deflateInit succeeded */
+	int rc;				/* first error, or TLY_OK */
+	size_t nrecs;			/* records written so far */
+	unsigned char *out;		/* compressed bytes so far */
+	size_t olen, ocap;
+	char *esc;			/* one escaped string, for put_str */
+	size_t esccap;
+	cJSON *str;			/* string reference node put_str prints */
+	size_t slen;			/* bytes used in stage */
+	char stage[ENC_STAGE];		/* JSON text not yet deflated */
+};
+
+static void enc_fail(struct wire_enc *e, int rc)
 {
-	if (!s)
-		return TLY_EINVAL;
-	return cJSON_AddStringToObject(obj, name, s) ? TLY_OK : TLY_ENOMEM;
+	if (e->rc == TLY_OK)
+		e->rc = rc;
 }
 
-static int add_opt_str(cJSON *obj, const char *name, const char *s)
+/*
+ * Deflate what is staged; with Z_FINISH, also end the stream.  The output
+ * buffer doubles when deflate fills it.
+ */
+static void enc_deflate(struct wire_enc *e, int flush)
 {
-	return s ? add_str(obj, name, s) : TLY_OK;
+	uInt give;
+	int zr;
+
+	if (e->rc != TLY_OK)
+		return;
+	e->z.next_in = (const Bytef *)e->stage;
+	e->z.avail_in = (uInt)e->slen;
+	do {
+		if (e->olen == e->ocap) {
+			size_t cap = e->ocap ? e->ocap * 2 : ENC_OUT_MIN;
+			unsigned char *p = cap > e->ocap ?
+					   realloc(e->out, cap) : NULL;
+
+			if (!p) {
+				enc_fail(e, TLY_ENOMEM);
+				return;
+			}
+			e->out = p;
+			e->ocap = cap;
+		}
+		give = zchunk(e->ocap - e->olen);
+		e->z.next_out = e->out + e->olen;
+		e->z.avail_out = give;
+		zr = deflate(&e->z, flush);
+		e->olen += give - e->z.avail_out;
+		if (zr == Z_STREAM_ERROR) {
+			enc_fail(e, TLY_ELIB);
+			return;
+		}
+		/* Done when the input is taken and deflate had room to spare
+		 * (nothing more pending), or when the stream has ended. */
+	} while (flush == Z_FINISH ? zr != Z_STREAM_END :
+		 e->z.avail_in > 0 || e->z.avail_out == 0);
+	e->slen = 0;
 }
 
-/* Raw text, so that no double ever holds the value. */
-static int add_uint(cJSON *obj, const char *name, uint64_t v)
+static void put(struct wire_enc *e, const char *s, size_t n)
+{
+	while (e->rc == TLY_OK && n > 0) {
+		size_t room = sizeof(e->stage) - e->slen;
+		size_t k = n < room ? n : room;
+
+		memcpy(e->stage + e->slen, s, k);
+		e->slen += k;
+		s += k;
+		n -= k;
+		if (e->slen == sizeof(e->stage))
+			enc_deflate(e, Z_NO_FLUSH);
+	}
+}
+
+#define PUT_LIT(e, lit) put((e), (lit), sizeof(lit) - 1)
+
+/* s as a JSON string, escaped by cJSON; NULL is TLY_EINVAL. */
+static void put_str(struct wire_enc *e, const char *s)
+{
+	size_t len, need;
+
+	if (e->rc != TLY_OK)
+		return;
+	if (!s) {
+		enc_fail(e, TLY_EINVAL);
+		return;
+	}
+	/* Worst case: every byte a \u00XX escape, two quotes, a NUL, and
+	 * the 5 bytes of slack cJSON_PrintPreallocated asks for. */
+	len = strlen(s);
+	if (len > ((size_t)INT_MAX - 8) / 6) {
+		enc_fail(e, TLY_ERANGE);
+		return;
+	}
+	need = 6 * len + 8;
+	if (need > e->esccap) {
+		char *p = realloc(e->esc, need);
+
+		if (!p) {
+			enc_fail(e, TLY_ENOMEM);
+			return;
+		}
+		e->esc = p;
+		e->esccap = need;
+	}
+	e->str->valuestring = (char *)s;	/* a reference: not freed */
+	if (!cJSON_PrintPreallocated(e->str, e->esc, (int)e->esccap, 0)) {
+		enc_fail(e, TLY_ELIB);
+		return;
+	}
+	put(e, e->esc, strlen(e->esc));
+}
+
+/* ,"name":"s" (or without the comma, for a first member) */
+static void put_member_str(struct wire_enc *e, const char *name,
+			   const char *s)
+{
+	put(e, ",", 1);
+	put_str(e, name);
+	put(e, ":", 1);
+	put_str(e, s);
+}
+
+static void put_opt_str(struct wire_enc *e, const char *name, const char *s)
+{
+	if (s)
+		put_member_str(e, name, s);
+}
+
+/* ,"name":v as integer text, so that no double ever holds the value. */
+static void put_uint(struct wire_enc *e, const char *name, uint64_t v)
 {
 	char txt[24];
 
-	if (v > (uint64_t)WIRE_INT_MAX)
-		return TLY_EINVAL;	/* no decoder could read it back */
-	snprintf(txt, sizeof(txt), "%" PRIu64, v);
-	return cJSON_AddRawToObject(obj, name, txt) ? TLY_OK : TLY_ENOMEM;
+	if (v > (uint64_t)WIRE_INT_MAX) {
+		enc_fail(e, TLY_EINVAL);	/* no decoder could read it back */
+		return;
+	}
+	put(e, ",", 1);
+	put_str(e, name);
+	put(e, txt, (size_t)snprintf(txt, sizeof(txt), ":%" PRIu64, v));
 }
 
-static int add_int(cJSON *obj, const char *name, int64_t v)
+static void put_int(struct wire_enc *e, const char *name, int64_t v)
 {
 	if (v < 0)
-		return TLY_EINVAL;
-	return add_uint(obj, name, (uint64_t)v);
+		enc_fail(e, TLY_EINVAL);
+	else
+		put_uint(e, name, (uint64_t)v);
 }
 
 /* Seconds, with as many decimals as the milliseconds need: 12.5, 12.05. */
-static int add_timestamp(cJSON *obj, int64_t ms)
+static void put_timestamp(struct wire_enc *e, int64_t ms)
 {
-	char txt[32];
+	char txt[40];
 	int64_t frac = ms % 1000;
-	int digits = 3;
+	int digits = 3, n;
 
-	if (ms < 0 || ms > WIRE_TS_MS_MAX)
-		return TLY_EINVAL;
+	if (ms < 0 || ms > WIRE_TS_MS_MAX) {
+		enc_fail(e, TLY_EINVAL);
+		return;
+	}
 	if (frac == 0) {
-		snprintf(txt, sizeof(txt), "%" PRId64, ms / 1000);
+		n = snprintf(txt, sizeof(txt), ",\"timestamp\":%" PRId64,
+			     ms / 1000);
 	} else {
 		while (frac % 10 == 0) {
 			frac /= 10;
 			digits--;
 		}
-		snprintf(txt, sizeof(txt), "%" PRId64 ".%0*" PRId64,
-			 ms / 1000, digits, frac);
+		n = snprintf(txt, sizeof(txt),
+			     ",\"timestamp\":%" PRId64 ".%0*" PRId64,
+			     ms / 1000, digits, frac);
 	}
-	return cJSON_AddRawToObject(obj, "timestamp", txt) ?
-	       TLY_OK : TLY_ENOMEM;
+	put(e, txt, (size_t)n);
 }
 
-static int enc_filters(cJSON *rec, const struct wire_agg *a)
+static void enc_filters(struct wire_enc *e, const struct wire_agg *a)
 {
-	cJSON *f;
-	int rc = TLY_OK;
-
 	if (a->nfilters == 0)
-		return TLY_OK;
-	if (!a->filters)
-		return TLY_EINVAL;
-	f = cJSON_AddObjectToObject(rec, "filters");
-	if (!f)
-		return TLY_ENOMEM;
-	for (size_t i = 0; i < a->nfilters && rc == TLY_OK; i++) {
-		if (!a->filters[i].key)
-			return TLY_EINVAL;
-		rc = add_str(f, a->filters[i].key, a->filters[i].val);
+		return;
+	if (!a->filters) {
+		enc_fail(e, TLY_EINVAL);
+		return;
 	}
-	return rc;
+	PUT_LIT(e, ",\"filters\":{");
+	for (size_t i = 0; i < a->nfilters && e->rc == TLY_OK; i++) {
+		if (i)
+			put(e, ",", 1);
+		put_str(e, a->filters[i].key);
+		put(e, ":", 1);
+		put_str(e, a->filters[i].val);
+	}
+	put(e, "}", 1);
 }
 
-static int enc_distinct(cJSON *rec, const struct wire_agg *a)
+static void enc_distinct(struct wire_enc *e, const struct wire_agg *a)
 {
-	cJSON *arr, *s;
-
 	if (a->ndistinct == 0)
-		return TLY_OK;
-	if (!a->distinct)
-		return TLY_EINVAL;
-	arr = cJSON_AddArrayToObject(rec, "distinct");
-	if (!arr)
-		return TLY_ENOMEM;
-	for (size_t i = 0; i < a->ndistinct; i++) {
-		if (!a->distinct[i])
-			return TLY_EINVAL;
-		s = cJSON_CreateString(a->distinct[i]);
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
-			return TLY_ENOMEM;
-		}
+		return;
+	if (!a->distinct) {
+		enc_fail(e, TLY_EINVAL);
+		return;
 	}
-	return TLY_OK;
+	PUT_LIT(e, ",\"distinct\":[");
+	for (size_t i = 0; i < a->ndistinct && e->rc == TLY_OK; i++) {
+		if (i)
+			put(e, ",", 1);
+		put_str(e, a->distinct[i]);
+	}
+	put(e, "]", 1);
 }
 
-static int enc_agg(cJSON *rec, const struct wire_agg *a)
+static void enc_agg(struct wire_enc *e, const struct wire_agg *a)
 {
-	int rc;
-
-	rc = add_str(rec, "kind", "agg");
-	if (rc == TLY_OK)
-		rc = add_str(rec, "sub", a->sub);
-	if (rc == TLY_OK)
-		rc = add_str(rec, "code", a->code);
-	if (rc == TLY_OK)
-		rc = add_int(rec, "minute", a->minute);
-	if (rc == TLY_OK)
-		rc = enc_filters(rec, a);
-	if (rc == TLY_OK)
-		rc = add_uint(rec, "count", a->count);
-	if (rc == TLY_OK)
-		rc = add_opt_str(rec, "sum", a->sum);
-	if (rc == TLY_OK)
-		rc = add_opt_str(rec, "max", a->max);
-	if (rc == TLY_OK)
-		rc = add_opt_str(rec, "latest", a->latest);
-	if (rc == TLY_OK && a->latest)
-		rc = add_int(rec, "latest_ts", a->latest_ts);
-	if (rc == TLY_OK)
-		rc = enc_distinct(rec, a);
-	return rc;
+	PUT_LIT(e, "{\"kind\":\"agg\"");
+	put_member_str(e, "sub", a->sub);
+	put_member_str(e, "code", a->code);
+	put_int(e, "minute", a->minute);
+	enc_filters(e, a);
+	put_uint(e, "count", a->count);
+	put_opt_str(e, "sum", a->sum);
+	put_opt_str(e, "max", a->max);
+	put_opt_str(e, "latest", a->latest);
+	if (a->latest)
+		put_int(e, "latest_ts", a->latest_ts);
+	enc_distinct(e, a);
+	put(e, "}", 1);
 }
 
-/* A copy of the event's properties; every value must be a string. */
-static int enc_props(cJSON *rec, const cJSON *props)
+/* The event's properties; every value must be a string. */
+static void enc_props(struct wire_enc *e, const cJSON *props)
 {
 	const cJSON *it;
-	cJSON *p;
+	int first = 1;
 
-	if (props && !cJSON_IsObject(props))
-		return TLY_EINVAL;
-	p = cJSON_AddObjectToObject(rec, "properties");
-	if (!p)
-		return TLY_ENOMEM;
+	if (props && !cJSON_IsObject(props)) {
+		enc_fail(e, TLY_EINVAL);
+		return;
+	}
+	PUT_LIT(e, ",\"properties\":{");
 	cJSON_ArrayForEach(it, props) {
-		if (!it->string || !cJSON_IsString(it) || !it->valuestring)
-			return TLY_EINVAL;
-		if (!cJSON_AddStringToObject(p, it->string, it->valuestring))
-			return TLY_ENOMEM;
-	}
-	return TLY_OK;
-}
-
-static int enc_event(cJSON *rec, const struct event *ev)
-{
-	int rc;
-
-	if (!ev->sub && !ev->customer)
-		return TLY_EINVAL;
-	rc = add_str(rec, "kind", "event");
-	if (rc == TLY_OK)
-		rc = add_str(rec, "transaction_id", ev->transaction_id);
-	if (rc == TLY_OK)
-		rc = add_opt_str(rec, "sub", ev->sub);
-	if (rc == TLY_OK)
-		rc = add_opt_str(rec, "customer", ev->customer);
-	if (rc == TLY_OK)
-		rc = add_str(rec, "code", ev->code);
-	if (rc == TLY_OK)
-		rc = add_timestamp(rec, ev->ts_ms);
-	if (rc == TLY_OK)
-		rc = enc_props(rec, ev->props);
-	if (rc == TLY_OK)
-		rc = add_opt_str(rec, "precise_total_amount_cents",
-				 ev->precise_total_amount_cents);
-	return rc;
-}
-
-static int enc_records(cJSON *root, const struct wire_batch *b)
-{
-	cJSON *arr, *rec;
-	int rc = TLY_OK;
-
-	if (b->nrecs && !b->recs)
-		return TLY_EINVAL;
-	arr = cJSON_AddArrayToObject(root, "records");
-	if (!arr)
-		return TLY_ENOMEM;
-	for (size_t i = 0; i < b->nrecs && rc == TLY_OK; i++) {
-		rec = cJSON_CreateObject();
-		if (!rec || !cJSON_AddItemToArray(arr, rec)) {
-			cJSON_Delete(rec);
-			return TLY_ENOMEM;
+		if (!it->string || !cJSON_IsString(it) || !it->valuestring) {
+			enc_fail(e, TLY_EINVAL);
+			return;
 		}
-		if (b->recs[i].kind == WIRE_AGG)
-			rc = enc_agg(rec, &b->recs[i].u.agg);
-		else if (b->recs[i].kind == WIRE_EVENT)
-			rc = enc_event(rec, &b->recs[i].u.ev);
-		else
-			rc = TLY_EINVAL;
+		if (!first)
+			put(e, ",", 1);
+		first = 0;
+		put_str(e, it->string);
+		put(e, ":", 1);
+		put_str(e, it->valuestring);
 	}
-	return rc;
+	put(e, "}", 1);
 }
 
-static int enc_tree(const struct wire_batch *b, cJSON **out)
+static void enc_event(struct wire_enc *e, const struct event *ev)
 {
-	cJSON *root = cJSON_CreateObject();
+	if (!ev->sub && !ev->customer) {
+		enc_fail(e, TLY_EINVAL);
+		return;
+	}
+	PUT_LIT(e, "{\"kind\":\"event\"");
+	put_member_str(e, "transaction_id", ev->transaction_id);
+	put_opt_str(e, "sub", ev->sub);
+	put_opt_str(e, "customer", ev->customer);
+	put_member_str(e, "code", ev->code);
+	put_timestamp(e, ev->ts_ms);
+	enc_props(e, ev->props);
+	put_opt_str(e, "precise_total_amount_cents",
+		    ev->precise_total_amount_cents);
+	put(e, "}", 1);
+}
+
+void wire_enc_free(struct wire_enc **ep)
+{
+	struct wire_enc *e = ep ? *ep : NULL;
+
+	if (!e)
+		return;
+	if (e->zinit)
+		deflateEnd(&e->z);
+	cJSON_Delete(e->str);
+	free(e->esc);
+	free(e->out);
+	free(e);
+	*ep = NULL;
+}
+
+int wire_enc_begin(const struct wire_batch *b, int level,
+		   struct wire_enc **out)
+{
+	struct wire_enc *e;
 	char v[16];
-	int rc;
+	int zr, rc;
 
-	if (!root)
+	if (!out)
+		return TLY_EINVAL;
+	*out = NULL;
+	if (!b || level < Z_DEFAULT_COMPRESSION || level > Z_BEST_COMPRESSION)
+		return TLY_EINVAL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
 		return TLY_ENOMEM;
-	snprintf(v, sizeof(v), "%d", b->v);
-	rc = cJSON_AddRawToObject(root, "v", v) ? TLY_OK : TLY_ENOMEM;
-	if (rc == TLY_OK)
-		rc = add_str(root, "agent_id", b->agent_id);
-	if (rc == TLY_OK)
-		rc = add_uint(root, "seq", b->seq);
-	if (rc == TLY_OK)
-		rc = add_int(root, "created_at", b->created_at);
-	if (rc == TLY_OK)
-		rc = add_uint(root, "events_total", b->events_total);
-	if (rc == TLY_OK)
-		rc = enc_records(root, b);
-	if (rc != TLY_OK) {
-		cJSON_Delete(root);
-		root = NULL;
+	e->str = cJSON_CreateStringReference("");
+	if (!e->str) {
+		rc = TLY_ENOMEM;
+		goto fail;
 	}
-	*out = root;
+	zr = deflateInit(&e->z, level);
+	if (zr != Z_OK) {
+		rc = zr == Z_MEM_ERROR ? TLY_ENOMEM : TLY_ELIB;
+		goto fail;
+	}
+	e->zinit = 1;
+	put(e, v, (size_t)snprintf(v, sizeof(v), "{\"v\":%d", b->v));
+	put_member_str(e, "agent_id", b->agent_id);
+	put_uint(e, "seq", b->seq);
+	put_int(e, "created_at", b->created_at);
+	put_uint(e, "events_total", b->events_total);
+	PUT_LIT(e, ",\"records\":[");
+	rc = e->rc;
+	if (rc != TLY_OK)
+		goto fail;
+	*out = e;
+	return TLY_OK;
+fail:
+	wire_enc_free(&e);
 	return rc;
 }
 
-/*
- * Deflate in[0..len) into a buffer of deflateBound bytes, which always
- * suffices, then give back the slack.  zlib takes uInt counts, so large
- * inputs go in chunks.
- */
-static int deflate_buf(const char *in, size_t len, int level,
-		       unsigned char **out, size_t *outlen)
+int wire_enc_rec(struct wire_enc *e, const struct wire_rec *r)
 {
-	z_stream s;
-	unsigned char *buf = NULL, *shrunk;
-	size_t bound, in_left = len, out_left;
-	int zr, rc = TLY_ELIB;
-
-	memset(&s, 0, sizeof(s));
-	zr = deflateInit(&s, level);
-	if (zr != Z_OK)
-		return zr == Z_MEM_ERROR ? TLY_ENOMEM : TLY_ELIB;
-	bound = deflateBound(&s, len);
-	buf = malloc(bound);
-	if (!buf) {
-		rc = TLY_ENOMEM;
-		goto out;
+	if (!e)
+		return TLY_EINVAL;
+	if (!r) {
+		enc_fail(e, TLY_EINVAL);
+		return e->rc;
 	}
-	s.next_in = (const Bytef *)in;
-	s.next_out = buf;
-	out_left = bound;
-	do {
-		if (s.avail_in == 0) {
-			s.avail_in = zchunk(in_left);
-			in_left -= s.avail_in;
-		}
-		if (s.avail_out == 0) {
-			if (out_left == 0)
-				goto out;	/* deflateBound lied */
-			s.avail_out = zchunk(out_left);
-			out_left -= s.avail_out;
-		}
-		zr = deflate(&s, in_left ? Z_NO_FLUSH : Z_FINISH);
-	} while (zr == Z_OK);
-	if (zr != Z_STREAM_END)
-		goto out;
-	*outlen = bound - out_left - s.avail_out;
-	shrunk = realloc(buf, *outlen ? *outlen : 1);
-	*out = shrunk ? shrunk : buf;	/* keeping the slack is harmless */
-	buf = NULL;
-	rc = TLY_OK;
-out:
-	deflateEnd(&s);
-	free(buf);
+	if (e->nrecs > 0)
+		put(e, ",", 1);
+	if (r->kind == WIRE_AGG)
+		enc_agg(e, &r->u.agg);
+	else if (r->kind == WIRE_EVENT)
+		enc_event(e, &r->u.ev);
+	else
+		enc_fail(e, TLY_EINVAL);
+	e->nrecs++;
+	return e->rc;
+}
+
+int wire_enc_finish(struct wire_enc **ep, unsigned char **out,
+		    size_t *outlen)
+{
+	struct wire_enc *e = ep ? *ep : NULL;
+	unsigned char *shrunk;
+	int rc;
+
+	if (!out || !outlen || !e) {
+		wire_enc_free(ep);
+		return TLY_EINVAL;
+	}
+	*out = NULL;
+	*outlen = 0;
+	PUT_LIT(e, "]}");
+	enc_deflate(e, Z_FINISH);
+	rc = e->rc;
+	if (rc == TLY_OK) {
+		/* Give back the slack of the last doubling; keeping it is
+		 * harmless when realloc cannot. */
+		shrunk = realloc(e->out, e->olen ? e->olen : 1);
+		*out = shrunk ? shrunk : e->out;
+		*outlen = e->olen;
+		e->out = NULL;
+	}
+	wire_enc_free(ep);
 	return rc;
 }
 
 int wire_encode(const struct wire_batch *b, int level, unsigned char **out,
 		size_t *outlen)
 {
-	cJSON *root = NULL;
-	char *json = NULL;
+	struct wire_enc *e = NULL;
 	int rc;
 
 	if (!out || !outlen)
 		return TLY_EINVAL;
 	*out = NULL;
 	*outlen = 0;
-	if (!b || level < Z_DEFAULT_COMPRESSION || level > Z_BEST_COMPRESSION)
-		return TLY_EINVAL;
-	rc = enc_tree(b, &root);
-	if (rc != TLY_OK)
+	rc = wire_enc_begin(b, level, &e);
+	if (rc == TLY_OK && b->nrecs && !b->recs)
+		rc = TLY_EINVAL;
+	for (size_t i = 0; rc == TLY_OK && i < b->nrecs; i++)
+		rc = wire_enc_rec(e, &b->recs[i]);
+	if (rc != TLY_OK) {
+		wire_enc_free(&e);
 		return rc;
-	json = cJSON_PrintUnformatted(root);
-	if (!json)
-		rc = TLY_ENOMEM;
-	else
-		rc = deflate_buf(json, strlen(json), level, out, outlen);
-	cJSON_free(json);
-	cJSON_Delete(root);
-	return rc;
+	}
+	return wire_enc_finish(&e, out, outlen);
 }
 
 /* ---- Inflating ------------------------------------------------------- */

@@ -130,6 +130,28 @@ int wire_encode(const struct wire_batch *b, int level, unsigned char **out,
 		size_t *outlen);
 
 /*
+ * The same encoding, streamed: wire_enc_begin writes b's header (v,
+ * agent_id, seq, created_at, events_total; b->recs is not read), each
+ * wire_enc_rec one record, and wire_enc_finish closes the document and
+ * hands back the zlib stream as wire_encode does.  The JSON text goes
+ * into deflate as it is written, so an encoder holds the compressed bytes
+ * so far plus a constant, however many records it is given: a caller can
+ * build each record just before writing it and free it just after.
+ * Errors are those of wire_encode; after one, every later call returns
+ * it, and the encoder is only good for wire_enc_free (wire_enc_finish
+ * frees it too, on success or not).  events_total is written before the
+ * records, so the caller must know it first.
+ */
+struct wire_enc;
+
+int wire_enc_begin(const struct wire_batch *b, int level,
+		   struct wire_enc **out);
+int wire_enc_rec(struct wire_enc *e, const struct wire_rec *r);
+int wire_enc_finish(struct wire_enc **e, unsigned char **out,
+		    size_t *outlen);
+void wire_enc_free(struct wire_enc **e);		/* NULL-safe */
+
+/*
  * Inflate buf[0..len) within lim (NULL for wire_default_limits) and
  * decode it into *out.  Returns TLY_OK; TLY_ETOOBIG (over a cap or a
  * bomb); TLY_ECORRUPT (not zlib, truncated, bad checksum, not JSON, or

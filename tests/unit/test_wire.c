@@ -1459,6 +1459,85 @@ static void test_encode_refuses(void **state)
 	cJSON_Delete(props);
 }
 
+/*
+ * The streamed encoder over many staging buffers: 3,000 records whose
+ * strings need every kind of escape.  The text must be exactly what cJSON
+ * prints for it (the escaping is cJSON's own), and decode back.
+ */
+static void test_encode_streamed_large(void **state)
+{
+	static const char nasty[] = "q\"b\\s/\b\f\n\r\t\x01\x1f" "\xc3\xa9" "\xe2\x82\xac";
+	struct wire_batch b = { .v = 1, .agent_id = "edge-\"07\"", .seq = 7,
+				.created_at = 1764000000,
+				.events_total = 3000 };
+	struct wire_enc *e;
+	struct wire_batch out;
+	cJSON *props = cJSON_CreateObject(), *tree;
+	unsigned char *z;
+	size_t zlen, n;
+	char *json, *again, tx[64], err[128];
+
+	(void)state;
+	assert_non_null(cJSON_AddStringToObject(props, nasty, nasty));
+	assert_int_equal(wire_enc_begin(&b, 6, &e), TLY_OK);
+	for (int i = 0; i < 3000; i++) {
+		struct wire_rec r = { .kind = WIRE_EVENT };
+
+		snprintf(tx, sizeof(tx), "tx-%d-%s", i, nasty);
+		r.u.ev = (struct event){ .transaction_id = tx, .sub = nasty,
+			.code = "c", .ts_ms = 1764000000000 + i * 1000,
+			.props = props };
+		assert_int_equal(wire_enc_rec(e, &r), TLY_OK);
+	}
+	assert_int_equal(wire_enc_finish(&e, &z, &zlen), TLY_OK);
+	assert_null(e);
+	json = inflate_all(z, zlen, &n);
+	assert_true(n > 4 * 16384);
+	tree = cJSON_Parse(json);
+	assert_non_null(tree);
+	again = cJSON_PrintUnformatted(tree);
+	assert_string_equal(json, again);
+	assert_int_equal(wire_decode(z, zlen, NULL, &out, err, sizeof(err)),
+			 TLY_OK);
+	assert_int_equal(out.nrecs, 3000);
+	assert_string_equal(out.agent_id, "edge-\"07\"");
+	assert_string_equal(out.recs[2999].u.ev.sub, nasty);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(
+		out.recs[0].u.ev.props, nasty)->valuestring, nasty);
+	wire_batch_free(&out);
+	cJSON_free(again);
+	cJSON_Delete(tree);
+	cJSON_Delete(props);
+	free(json);
+	free(z);
+}
+
+/* After a refused record the encoder keeps the error and makes nothing. */
+static void test_encode_streamed_error_sticks(void **state)
+{
+	struct wire_batch b = { .v = 1, .agent_id = "a", .seq = 1,
+				.events_total = 2 };
+	struct wire_rec good = { .kind = WIRE_AGG }, bad = { .kind = 3 };
+	struct wire_enc *e;
+	unsigned char *z = (unsigned char *)1;
+	size_t zlen = 9;
+
+	(void)state;
+	good.u.agg = (struct wire_agg){ .sub = "s", .code = "c", .count = 1 };
+	assert_int_equal(wire_enc_begin(&b, -1, &e), TLY_OK);
+	assert_int_equal(wire_enc_rec(e, &good), TLY_OK);
+	assert_int_equal(wire_enc_rec(e, &bad), TLY_EINVAL);
+	assert_int_equal(wire_enc_rec(e, &good), TLY_EINVAL);
+	assert_int_equal(wire_enc_finish(&e, &z, &zlen), TLY_EINVAL);
+	assert_null(e);
+	assert_null(z);
+	assert_int_equal(zlen, 0);
+	b.agent_id = NULL;
+	assert_int_equal(wire_enc_begin(&b, -1, &e), TLY_EINVAL);
+	assert_null(e);
+	wire_enc_free(&e);	/* NULL-safe */
+}
+
 /* events_total is written as given: a wrong one reaches the decoder. */
 static void test_encode_writes_total_as_given(void **state)
 {
@@ -1535,6 +1614,8 @@ int main(void)
 		cmocka_unit_test(test_error_names_record),
 		cmocka_unit_test(test_encode_refuses),
 		cmocka_unit_test(test_encode_writes_total_as_given),
+		cmocka_unit_test(test_encode_streamed_large),
+		cmocka_unit_test(test_encode_streamed_error_sticks),
 		cmocka_unit_test(test_err_buffer),
 	};
 
