@@ -263,7 +263,9 @@ int intake_http_start(struct agent *a)
 		return TLY_ECONFIG;
 	o.host = host;
 	o.port = port;
-	o.threads = 4;
+	/* Each request waits for the commit that holds its events: a
+	 * thread apiece keeps every sender's next request parsing. */
+	o.per_connection = 64;
 	o.max_body = (size_t)conf_int(a->conf, AK_INTAKE_MAX_BODY);
 	o.routes = routes;
 	o.nroutes = sizeof(routes) / sizeof(routes[0]);

@@ -12,19 +12,28 @@
 #include "err.h"
 #include "log.h"
 
-/* Open addressing at half load: probes stay short, a slot is 4 bytes. */
+/*
+ * Open addressing at half load, so probes stay short.  A slot holds the
+ * key's index + 1 (0: empty) and, above it, 32 more bits of the key, so
+ * that passing a slot costs no visit to the key itself.
+ */
 #define SEEN_SLOTS (2 * SEEN_LOG_MAX)
 
 /*
  * The Bloom filter over `seen` spares a new key its B-tree lookup (a page
  * read at random, the costliest step left once writes are sequential):
- * 12 to 24 bits a key and 7 probes, so under 1% of new keys still look.
- * Past BLOOM_MAX_BITS (16 MiB) it stops growing and more keys look.
+ * 12 to 24 bits a key and 7 probes, so about 1% of new keys still look.
+ * The probes of a key all fall in one 512-bit block (a cache line), so
+ * asking costs one memory miss, not seven.  Past BLOOM_MAX_BITS (16 MiB)
+ * it stops growing and more keys look.
  */
 #define BLOOM_MIN_BITS ((size_t)1 << 21)
 #define BLOOM_MAX_BITS ((size_t)1 << 27)
 #define BLOOM_BITS_PER_KEY 12
 #define BLOOM_K 7
+#define BLOOM_BLOCK 512		/* bits; BLOOM_K probes of 9 bits each */
+
+#define LOG_ROWS 64		/* seen_log rows per multi-row INSERT */
 
 enum {
 	Q_PROBE, Q_LOG, Q_MERGE, Q_CLEAR, Q_PRUNE, Q_LOAD, Q_ALL, Q_SIZE, Q_COUNT
@@ -49,8 +58,11 @@ struct seen {
 	XXH3_state_t *xx;
 	uint64_t seed;
 	struct seen_key *keys;		/* the log's keys in arrival order */
-	uint32_t *slot;			/* index + 1 into keys; 0: empty */
-	size_t n;			/* keys in the log (and mirror) */
+	uint64_t *slot;			/* tag << 32 | index + 1; 0: empty */
+	sqlite3_stmt *log_rows;		/* Q_LOG for LOG_ROWS rows */
+	size_t n;			/* keys in the mirror */
+	size_t logged;			/* keys[0..logged) are in seen_log */
+	int64_t pending_at;		/* `at` of keys[logged..n) */
 	uint64_t merges;		/* merges so far (for seen_mark) */
 	uint64_t *bloom;		/* over `seen`; NULL: always look */
 	size_t bloom_bits;		/* a power of two */
@@ -91,14 +103,25 @@ static size_t home(const struct seen_key *k)
 	return (size_t)(h & (SEEN_SLOTS - 1));
 }
 
+static uint64_t tag(const struct seen_key *k)
+{
+	uint32_t t;
+
+	memcpy(&t, k->b + 8, sizeof(t));	/* bits home() did not use */
+	return (uint64_t)t << 32;
+}
+
 /* The slot holding k, or the empty slot where it would go. */
 static size_t mirror_slot(const struct seen *s, const struct seen_key *k)
 {
+	uint64_t t = tag(k);
 	size_t i = home(k);
 
-	while (s->slot[i] &&
-	       memcmp(s->keys[s->slot[i] - 1].b, k->b, sizeof(k->b)) != 0)
-		i = (i + 1) & (SEEN_SLOTS - 1);
+	for (; s->slot[i]; i = (i + 1) & (SEEN_SLOTS - 1))
+		if ((s->slot[i] & ~(uint64_t)UINT32_MAX) == t &&
+		    memcmp(s->keys[(uint32_t)s->slot[i] - 1].b, k->b,
+			   sizeof(k->b)) == 0)
+			break;
 	return i;
 }
 
@@ -107,7 +130,7 @@ static void mirror_add(struct seen *s, const struct seen_key *k)
 	size_t i = mirror_slot(s, k);
 
 	s->keys[s->n] = *k;
-	s->slot[i] = (uint32_t)++s->n;
+	s->slot[i] = tag(k) | ++s->n;
 }
 
 static void mirror_clear(struct seen *s)
@@ -115,6 +138,7 @@ static void mirror_clear(struct seen *s)
 	pages_zap(s->slot, SEEN_SLOTS * sizeof(*s->slot));
 	pages_zap(s->keys, SEEN_LOG_MAX * sizeof(*s->keys));
 	s->n = 0;
+	s->logged = 0;
 }
 
 /*
@@ -128,18 +152,22 @@ static void mirror_truncate(struct seen *s, size_t n)
 		s->n--;
 		s->slot[mirror_slot(s, &s->keys[s->n])] = 0;
 	}
+	if (s->logged > n)
+		s->logged = n;	/* their rows went with the savepoint */
 }
 
 /* ---- The Bloom filter over `seen` ------------------------------------------ */
 
-/* Probe i of k: double hashing on the fingerprint's two halves. */
+/* Probe i of k: the block from one half of the fingerprint, the bit in
+ * it from 9 bits of the other. */
 static size_t bloom_bit(const struct seen *s, const struct seen_key *k, int i)
 {
 	uint64_t h1, h2;
 
 	memcpy(&h1, k->b, sizeof(h1));
 	memcpy(&h2, k->b + 8, sizeof(h2));
-	return (size_t)((h1 + (uint64_t)i * (h2 | 1)) & (s->bloom_bits - 1));
+	return (size_t)(h1 & (s->bloom_bits / BLOOM_BLOCK - 1)) * BLOOM_BLOCK +
+	       (size_t)((h2 >> (9 * i)) & (BLOOM_BLOCK - 1));
 }
 
 static void bloom_add(struct seen *s, const struct seen_key *k)
@@ -304,18 +332,43 @@ int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
 	}
 	if (s->n == SEEN_LOG_MAX && (rc = seen_merge(s)) != TLY_OK)
 		return rc;
-	sqlite3_bind_blob(s->q[Q_LOG], 1, k->b, sizeof(k->b), SQLITE_STATIC);
-	sqlite3_bind_int64(s->q[Q_LOG], 2, now_ms);
-	rc = step_done(s, Q_LOG);
-	if (rc == TLY_OK)
-		mirror_add(s, k);
+	if (s->logged < s->n && s->pending_at != now_ms &&
+	    (rc = seen_flush(s)) != TLY_OK)
+		return rc;
+	mirror_add(s, k);
+	s->pending_at = now_ms;
+	return TLY_OK;
+}
+
+/* Write keys[logged..n) to seen_log, LOG_ROWS to a statement. */
+int seen_flush(struct seen *s)
+{
+	int rc = TLY_OK;
+
+	while (rc == TLY_OK && s->logged < s->n) {
+		size_t rows = s->n - s->logged >= LOG_ROWS ? LOG_ROWS : 1;
+		sqlite3_stmt *st = rows > 1 ? s->log_rows : s->q[Q_LOG];
+
+		for (size_t r = 0; r < rows; r++) {
+			sqlite3_bind_blob(st, (int)(2 * r + 1),
+					  s->keys[s->logged + r].b,
+					  sizeof(s->keys[0].b), SQLITE_STATIC);
+			sqlite3_bind_int64(st, (int)(2 * r + 2), s->pending_at);
+		}
+		rc = db_run(st);
+		if (rc == TLY_OK)
+			s->logged += rows;
+	}
 	return rc;
 }
 
 /* Move every logged key to `seen`; the mirror empties. */
 static int merge_log(struct seen *s)
 {
-	int rc = step_done(s, Q_MERGE);
+	int rc = seen_flush(s);
+
+	if (rc == TLY_OK)
+		rc = step_done(s, Q_MERGE);
 
 	if (rc == TLY_OK)
 		rc = step_done(s, Q_CLEAR);
@@ -388,6 +441,7 @@ int seen_reload(struct seen *s)
 	}
 	sqlite3_reset(q);
 	/* More than a log's worth can only be a foreign file: merge it. */
+	s->logged = s->n;
 	if (rc == TLY_OK && step == SQLITE_ROW)
 		rc = merge_log(s);
 	return rc;
@@ -443,6 +497,9 @@ int seen_open(sqlite3 *db, struct seen **out)
 	rc = load_seed(s);
 	for (int i = 0; rc == TLY_OK && i < Q_COUNT; i++)
 		rc = db_prepare(db, &s->q[i], seen_sql[i]);
+	if (rc == TLY_OK)
+		rc = db_prepare_rows(db, &s->log_rows, "INSERT INTO seen_log "
+				     "(fp, at)", 2, LOG_ROWS);
 	if (rc == TLY_OK &&
 	    sqlite3_create_function_v2(db, "tally_fp", 3, SQLITE_UTF8 |
 				       SQLITE_DETERMINISTIC, s, sql_fp, NULL,
@@ -474,6 +531,7 @@ void seen_close(struct seen **sp)
 		return;
 	for (int i = 0; i < Q_COUNT; i++)
 		db_finalize(&s->q[i]);
+	db_finalize(&s->log_rows);
 	if (s->db)
 		sqlite3_create_function_v2(s->db, "tally_fp", 3, SQLITE_UTF8,
 					   NULL, NULL, NULL, NULL, NULL);

@@ -73,10 +73,13 @@ void seen_key_of(const struct seen *s, const char *sub, const char *customer,
 
 /*
  * Take k at now_ms: *dup = 1 if it is already in either tier (nothing
- * changes), else it is logged and *dup = 0.  May merge.
+ * changes), else it is logged and *dup = 0.  May merge.  The log's rows
+ * are written in groups: seen_flush before the transaction (or the
+ * savepoint) that took keys is committed (released).
  */
 int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
 	      int *dup);
+int seen_flush(struct seen *s);
 
 /* Merge the log into `seen` now (before forgetting or pruning). */
 int seen_merge(struct seen *s);

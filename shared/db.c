@@ -3,6 +3,8 @@
  * (see db.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "db.h"
 #include "err.h"
@@ -95,6 +97,37 @@ int db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql)
 		return TLY_OK;
 	*st = NULL;
 	return db_fail(db, sql);
+}
+
+int db_prepare_rows(sqlite3 *db, sqlite3_stmt **st, const char *head,
+		    int ncols, int nrows)
+{
+	size_t hlen = strlen(head), row = 2 * (size_t)ncols + 2, n, off;
+	char *sql;
+	int rc;
+
+	*st = NULL;
+	if (ncols < 1 || nrows < 1 || ncols * nrows > 32766)
+		return TLY_EINVAL;	/* SQLite's parameter limit */
+	n = hlen + sizeof(" VALUES ") + (size_t)nrows * row;
+	sql = malloc(n);
+	if (!sql)
+		return TLY_ENOMEM;
+	off = (size_t)snprintf(sql, n, "%s VALUES ", head);
+	for (int r = 0; r < nrows; r++) {
+		sql[off++] = r ? ',' : ' ';
+		sql[off++] = '(';
+		for (int c = 0; c < ncols; c++) {
+			if (c)
+				sql[off++] = ',';
+			sql[off++] = '?';
+		}
+		sql[off++] = ')';
+	}
+	sql[off] = '\0';
+	rc = db_prepare(db, st, sql);
+	free(sql);
+	return rc;
 }
 
 void db_finalize(sqlite3_stmt **st)

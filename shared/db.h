@@ -46,6 +46,15 @@ int db_rollback(sqlite3 *db);	/* harmless when no transaction is open */
 /* Prepare a statement that lives long (SQLITE_PREPARE_PERSISTENT). */
 int db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql);
 
+/*
+ * Prepare "<head> VALUES (?,...),(?,...)...": nrows rows of ncols
+ * parameters each, row r's column c being parameter r * ncols + c + 1.
+ * One such INSERT costs SQLite one statement run for nrows rows, which
+ * is most of what a row costs when rows are small.
+ */
+int db_prepare_rows(sqlite3 *db, sqlite3_stmt **st, const char *head,
+		    int ncols, int nrows);
+
 /* Finalize; NULL-safe.  Sets *st to NULL. */
 void db_finalize(sqlite3_stmt **st);
 

@@ -424,8 +424,7 @@ static int make_addr(const char *host, int port, struct sockaddr_storage *ss,
 int httpd_start(struct httpd **out, const struct httpd_opts *o)
 {
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	struct httpd *h;
 	int tls = o->tls_cert_pem && o->tls_key_pem;
@@ -441,11 +440,17 @@ int httpd_start(struct httpd **out, const struct httpd_opts *o)
 	}
 	if (tls)
 		flags |= MHD_USE_TLS;
+	/* A pool multiplexes its connections with epoll; a thread per
+	 * connection blocks in poll on its own one. */
+	flags |= o->threads ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION |
+		 MHD_USE_POLL;
 	h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL,
 		on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads ? o->threads : 1),
+		o->threads ? MHD_OPTION_THREAD_POOL_SIZE :
+		MHD_OPTION_CONNECTION_LIMIT, o->threads ? o->threads :
+		(o->per_connection ? o->per_connection : 64),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

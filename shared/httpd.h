@@ -56,7 +56,12 @@ struct httpd_route {
 struct httpd_opts {
 	const char *host;		/* "" for every address; "::1" works */
 	int port;			/* 0 picks a free one: see httpd_port */
-	unsigned threads;
+	unsigned threads;		/* a pool of this many; 0: see below */
+	unsigned per_connection;	/* threads == 0: a thread for each
+					 * connection, at most this many
+					 * connections (handlers that wait,
+					 * e.g. for a commit, then never hold
+					 * up another connection's request) */
 	size_t max_body;		/* bytes */
 	const char *tls_cert_pem;	/* PEM text; both set = HTTPS */
 	const char *tls_key_pem;

@@ -107,6 +107,7 @@ static int take_range(struct fx *f, int from, int to, int64_t at)
 	assert_int_equal(db_begin(f->db), TLY_OK);
 	for (int i = from; i < to; i++)
 		dups += take(f, i, at);
+	assert_int_equal(seen_flush(f->s), TLY_OK);
 	assert_int_equal(db_commit(f->db), TLY_OK);
 	return dups;
 }
@@ -131,6 +132,7 @@ static void test_keys_and_namespaces(void **state)
 	assert_int_equal(dup, 0);
 	assert_int_equal(seen_take(f->s, &b, 1000, &dup), TLY_OK);
 	assert_int_equal(dup, 0);
+	assert_int_equal(seen_flush(f->s), TLY_OK);
 	assert_int_equal(db_commit(f->db), TLY_OK);
 	/* Nothing merged yet: 17 keys in the log, none in seen. */
 	assert_int_equal(count(f, "SELECT count(*) FROM seen_log"), 17);
