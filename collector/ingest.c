@@ -407,7 +407,8 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		"ON CONFLICT (transaction_id, sub_key) DO NOTHING";
 	char key[EV_ID_MAX + 16];
 	struct store_stmt *st = NULL;
-	char *props;
+	const char *props = ev->props_json;	/* ev_parse made it */
+	char *printed = NULL;
 	int rc;
 
 	out->inserted = 0;
@@ -418,7 +419,8 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		snprintf(key, sizeof(key), "%s", ev->sub);
 	else
 		snprintf(key, sizeof(key), "customer:%s", ev->customer);
-	props = cJSON_PrintUnformatted(ev->props);
+	if (!props)
+		props = printed = cJSON_PrintUnformatted(ev->props);
 	if (!props)
 		return TLY_ENOMEM;
 	rc = store_prepare(c, sql, &st);
@@ -436,7 +438,7 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		store_bind_i64(st, 11, out->created_ms);
 		rc = store_run(st);
 	}
-	cJSON_free(props);
+	cJSON_free(printed);
 	if (rc == TLY_OK)
 		out->inserted = store_changes(c) > 0;
 	/* Customer-keyed events (no sub) are not billed by subscription. */
