@@ -406,7 +406,7 @@ static int job_batch(struct buf *b, struct job *j)
 	if (rc != TLY_OK || roll_events(r) == 0)
 		goto out;
 	rc = roll_encode_begin(r, b->o.agent_id, seq, util_now_ms() / 1000);
-	if (rc == TLY_OK)
+	if (rc == TLY_OK && roll_raw(r) > 0)	/* else nothing to read again */
 		rc = put_raw_events(b, r);
 	if (rc == TLY_OK)
 		rc = roll_encode_end(r, &body, &len);

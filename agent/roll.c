@@ -447,6 +447,11 @@ void roll_add_raw(struct roll *r)
 	r->events++;
 }
 
+size_t roll_raw(const struct roll *r)
+{
+	return r->nraw;
+}
+
 uint64_t roll_events(const struct roll *r)
 {
 	return r->events;

@@ -61,9 +61,10 @@ int roll_add_agg(struct roll *r, const char *sub, const char *code,
  */
 void roll_add_raw(struct roll *r);
 
-/* Events added so far, and records they make. */
+/* Events added so far, records they make, and of them raw events. */
 uint64_t roll_events(const struct roll *r);
 size_t roll_records(const struct roll *r);
+size_t roll_raw(const struct roll *r);
 
 /*
  * Encode the batch (wire v1, zlib) for agent_id with sequence seq, in

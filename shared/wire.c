@@ -23,6 +23,7 @@
 #include "dec.h"
 #include "err.h"
 #include "wire.h"
+#include "jsonmem.h"
 
 const struct wire_limits wire_default_limits = {
 	.max_compressed = (size_t)16 << 20,
@@ -1222,12 +1223,20 @@ int wire_decode(const void *buf, size_t len, const struct wire_limits *lim,
 	rc = wire_inflate(buf, len, lim, &json, &jlen, err, errlen);
 	if (rc != TLY_OK)
 		return rc;
+	/* A batch is thousands of records: its tree goes in an arena. */
+	b.mem = jsonmem_new(jlen);
+	if (!b.mem) {
+		free(json);
+		return TLY_ENOMEM;
+	}
+	jsonmem_enter(b.mem);
 	rc = parse_json(&c, json, jlen, &b.root);
 	free(json);		/* the tree holds copies of every string */
 	if (rc == TLY_OK)
 		rc = decode_header(&c, &b);
 	if (rc == TLY_OK)
 		rc = decode_records(&c, lim, &b);
+	jsonmem_leave();
 	if (rc != TLY_OK) {
 		wire_batch_free(&b);
 		return rc;
@@ -1241,6 +1250,9 @@ void wire_batch_free(struct wire_batch *b)
 	if (!b)
 		return;
 	free(b->recs);		/* the records and all their arrays */
-	cJSON_Delete(b->root);
+	if (b->mem)
+		jsonmem_free(b->mem);	/* the tree lives there */
+	else
+		cJSON_Delete(b->root);
 	memset(b, 0, sizeof(*b));
 }

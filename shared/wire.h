@@ -116,6 +116,7 @@ struct wire_batch {
 	struct wire_rec *recs;
 	size_t nrecs;
 	cJSON *root;			/* decoder's tree; NULL when encoding */
+	struct jsonmem *mem;		/* the arena root lives in (jsonmem.h) */
 };
 
 /*
