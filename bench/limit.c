@@ -11,6 +11,8 @@
  * durability).  One thread; no parsing, no network.  It does not look
  * keys up: every key is new, and the agent answers a new key from memory
  * (seen.c's mirror and Bloom filter) but for the filter's <1% false hits.
+ * One row per INSERT, as the bench's definition of the limit has it (the
+ * agent itself binds 32 events rows to an INSERT, 64 seen_log rows).
  * Prints one JSON line.
  *
  *   limit [-n EVENTS] [-t EVENTS_PER_TX] [-p PREFIX] [-s SUBS] [-q] DB

@@ -115,7 +115,8 @@ int db_prepare_rows(sqlite3 *db, sqlite3_stmt **st, const char *head,
 		return TLY_ENOMEM;
 	off = (size_t)snprintf(sql, n, "%s VALUES ", head);
 	for (int r = 0; r < nrows; r++) {
-		sql[off++] = r ? ',' : ' ';
+		if (r)
+			sql[off++] = ',';
 		sql[off++] = '(';
 		for (int c = 0; c < ncols; c++) {
 			if (c)

@@ -155,6 +155,44 @@ static void test_run_conflict_and_rollback(void **state)
 	db_close(&db);
 }
 
+static void test_prepare_rows(void **state)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL, *q = NULL;
+
+	(void)state;
+	assert_int_equal(db_open(&db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_exec(db, "CREATE TABLE t (a INTEGER, b TEXT)"),
+			 TLY_OK);
+	assert_int_equal(db_prepare_rows(db, &st, "INSERT INTO t (a, b)", 2, 3),
+			 TLY_OK);
+	assert_string_equal(sqlite3_sql(st), "INSERT INTO t (a, b) VALUES "
+			    "(?,?),(?,?),(?,?)");
+	/* Row r, column c is parameter r * ncols + c + 1. */
+	for (int r = 0; r < 3; r++) {
+		sqlite3_bind_int(st, r * 2 + 1, r);
+		sqlite3_bind_text(st, r * 2 + 2, r == 1 ? "one" : "x", -1,
+				  SQLITE_STATIC);
+	}
+	assert_int_equal(db_run(st), TLY_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), "
+			 "group_concat(a || b, ',') FROM t", -1, &q, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 3);
+	assert_string_equal((const char *)sqlite3_column_text(q, 1),
+			    "0x,1one,2x");
+	sqlite3_finalize(q);
+	db_finalize(&st);
+	/* Past SQLite's parameter limit, or empty: refused, nothing made. */
+	assert_int_equal(db_prepare_rows(db, &st, "INSERT INTO t (a, b)", 2,
+					 20000), TLY_EINVAL);
+	assert_null(st);
+	assert_int_equal(db_prepare_rows(db, &st, "INSERT INTO t (a, b)", 0, 1),
+			 TLY_EINVAL);
+	db_close(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +202,7 @@ int main(void)
 		T(test_migrate),
 		T(test_failed_migration_rolls_back),
 		T(test_run_conflict_and_rollback),
+		T(test_prepare_rows),
 	};
 
 	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
