@@ -356,6 +356,64 @@ static void test_full_drop_oldest(void **state)
 	buf_close(&b);
 }
 
+/*
+ * One request of 100 events, some repeated inside it: rows go to SQLite
+ * in groups (buf.c's PUT_ROWS), and each row must carry its own event.
+ */
+static void test_rows_in_groups(void **state)
+{
+	struct buf *b = open_buf(16 << 20, BUF_REJECT);
+	struct wire_batch wb;
+	struct ev_batch eb;
+	struct ev_errs errs;
+	char *json = malloc(64 * 1024), tx[16];
+	size_t off = 0, dups = 0;
+
+	(void)state;
+	assert_non_null(json);
+	off += (size_t)snprintf(json + off, 64 * 1024 - off, "{\"events\": [");
+	for (int i = 0; i < 100; i++)
+		off += (size_t)snprintf(json + off, 64 * 1024 - off,
+			"%s{\"transaction_id\": \"g%03d\", "
+			"\"external_subscription_id\": \"sub_%d\", "
+			"\"code\": \"c%d\", \"timestamp\": %d, "
+			"\"properties\": {\"n\": %d}}", i ? "," : "",
+			i % 90, i % 10, i % 3, 1764000000 + i, i);
+	snprintf(json + off, 64 * 1024 - off, "]}");
+	assert_int_equal(ev_parse(json, strlen(json), EV_SHAPE_BATCH, 0,
+				  1764000000000LL, &eb, &errs), TLY_OK);
+	assert_int_equal(buf_put(b, eb.evs, eb.n, &dups), TLY_OK);
+	ev_batch_free(&eb);
+	/* i = 90..99 repeat i = 0..9 (same id, same subscription). */
+	assert_int_equal(dups, 10);
+	next_batch(b, 0, &wb);
+	assert_int_equal(wb.nrecs, 90);
+	for (int i = 0; i < 90; i++) {
+		const struct event *ev = &wb.recs[i].u.ev;
+		char sub[16], code[8], n[8];
+
+		snprintf(tx, sizeof(tx), "g%03d", i);
+		snprintf(sub, sizeof(sub), "sub_%d", i % 10);
+		snprintf(code, sizeof(code), "c%d", i % 3);
+		snprintf(n, sizeof(n), "%d", i);
+		assert_int_equal(wb.recs[i].kind, WIRE_EVENT);
+		assert_string_equal(ev->transaction_id, tx);
+		assert_string_equal(ev->sub, sub);
+		assert_string_equal(ev->code, code);
+		assert_int_equal(ev->ts_ms, (1764000000LL + i) * 1000);
+		assert_string_equal(ev_prop(ev, "n"), n);
+	}
+	wire_batch_free(&wb);
+	/* The same request again: every event a repeat, nothing stored. */
+	assert_int_equal(ev_parse(json, strlen(json), EV_SHAPE_BATCH, 0,
+				  1764000000000LL, &eb, &errs), TLY_OK);
+	assert_int_equal(buf_put(b, eb.evs, eb.n, &dups), TLY_OK);
+	assert_int_equal(dups, 100);
+	ev_batch_free(&eb);
+	free(json);
+	buf_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +423,7 @@ int main(void)
 		T(test_ack_and_reopen),
 		T(test_full_reject),
 		T(test_full_drop_oldest),
+		T(test_rows_in_groups),
 	};
 
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
