@@ -390,7 +390,7 @@ static void test_rows_in_groups(void **state)
 	assert_int_equal(wb.nrecs, 90);
 	for (int i = 0; i < 90; i++) {
 		const struct event *ev = &wb.recs[i].u.ev;
-		char sub[16], code[8], n[8];
+		char sub[16], code[16], n[16];
 
 		snprintf(tx, sizeof(tx), "g%03d", i);
 		snprintf(sub, sizeof(sub), "sub_%d", i % 10);
