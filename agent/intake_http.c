@@ -14,7 +14,6 @@
 #include "agent.h"
 #include "agent_conf.h"
 #include "err.h"
-#include "jsonmem.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,7 +28,8 @@ int intake_put(struct agent *a, const struct ev_batch *eb, size_t *dups)
 	return rc;
 }
 
-/* Lago's event object, as the agent knows it; now is created_at. */
+/* Lago's event object, as the agent knows it; now is created_at.  It
+ * refers to ev's properties: free it before the batch. */
 static cJSON *event_json(const struct event *ev, const char *now)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -46,46 +46,100 @@ static cJSON *event_json(const struct event *ev, const char *now)
 		cJSON_AddStringToObject(o, "precise_total_amount_cents",
 					ev->precise_total_amount_cents) :
 		cJSON_AddNullToObject(o, "precise_total_amount_cents")) ||
-	      !cJSON_AddItemToObject(o, "properties",
-				     cJSON_Duplicate(ev->props, 1)) ||
+	      /* A reference: the batch's own properties, not a copy. */
+	      !cJSON_AddItemReferenceToObject(o, "properties", ev->props) ||
 	      !cJSON_AddNullToObject(o, "lago_subscription_id") ||
 	      !(ev->sub ? cJSON_AddStringToObject(o, "external_subscription_id",
 						  ev->sub) :
 		cJSON_AddNullToObject(o, "external_subscription_id")) ||
 	      !cJSON_AddStringToObject(o, "created_at", now);
+	if (bad)
+		cJSON_Delete(o);
 	return bad ? NULL : o;
 }
 
+/* A growing answer text (malloc'd, handed to the server). */
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+/* Room for n more bytes at b->len; 0 or -1 (out of memory). */
+static int text_room(struct text *t, size_t n)
+{
+	char *p;
+	size_t cap = t->cap ? t->cap : 4096;
+
+	if (t->cap - t->len > n)
+		return 0;
+	while (cap - t->len <= n)
+		cap *= 2;
+	p = realloc(t->p, cap);
+	if (!p)
+		return -1;
+	t->p = p;
+	t->cap = cap;
+	return 0;
+}
+
+static int text_put(struct text *t, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (text_room(t, n))
+		return -1;
+	memcpy(t->p + t->len, s, n + 1);
+	t->len += n;
+	return 0;
+}
+
+/* Print o (cJSON's printer, its escaping) at the end of t. */
+static int text_json(struct text *t, cJSON *o, size_t guess)
+{
+	for (int tries = 0; tries < 8; tries++, guess *= 2) {
+		if (text_room(t, guess))
+			return -1;
+		if (cJSON_PrintPreallocated(o, t->p + t->len,
+					    (int)(t->cap - t->len), 0)) {
+			t->len += strlen(t->p + t->len);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /*
- * Lago's answer: every event echoed.  Its tree is built in the batch's
- * arena (jsonmem.h), as cheaply as the batch was parsed, and is freed
- * with the batch; it is printed after jsonmem_leave, so the text handed
- * to the server is malloc'd.
+ * Lago's answer: every event echoed.  Each object is built, printed into
+ * the answer's text and freed in turn, so a batch's answer never exists
+ * as a whole tree (that tree was most of intake's memory under load).
  */
 static void answer_events(struct httpd_resp *resp, const struct ev_batch *eb,
 			  int batch)
 {
-	char now[UTIL_TIME_LEN], *text = NULL;
-	cJSON *root, *arr = NULL, *one;
-	int ok;
+	char now[UTIL_TIME_LEN];
+	struct text t = {0};
+	int bad;
 
 	util_iso_time(util_now_ms(), 0, now);
-	jsonmem_enter(eb->mem);
-	root = cJSON_CreateObject();
-	ok = root && (!batch || (arr = cJSON_AddArrayToObject(root, "events")));
-	for (size_t i = 0; ok && i < eb->n; i++) {
-		one = event_json(&eb->evs[i], now);
-		ok = one && (batch ? cJSON_AddItemToArray(arr, one) :
-			     cJSON_AddItemToObject(root, "event", one));
+	bad = text_put(&t, batch ? "{\"events\":[" : "{\"event\":");
+	for (size_t i = 0; !bad && i < eb->n; i++) {
+		const struct event *ev = &eb->evs[i];
+		cJSON *one = event_json(ev, now);
+
+		bad = !one || (i && text_put(&t, ",")) ||
+		      text_json(&t, one, 256 + 2 * (strlen(ev->transaction_id) +
+			(ev->props_json ? strlen(ev->props_json) : 256)));
+		cJSON_Delete(one);
 	}
-	jsonmem_leave();
-	if (ok)
-		text = cJSON_PrintUnformatted(root);
-	if (text)
-		httpd_body_take(resp, 200, "application/json; charset=utf-8",
-				text, strlen(text));
-	else
+	if (!bad)
+		bad = text_put(&t, batch ? "]}" : "}");
+	if (bad) {
+		free(t.p);
 		httpd_error(resp, 500, "out_of_memory", NULL);
+		return;
+	}
+	httpd_body_take(resp, 200, "application/json; charset=utf-8", t.p,
+			t.len);
 }
 
 /* 507: nothing of the request was stored; the sender should retry. */

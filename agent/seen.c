@@ -13,11 +13,15 @@
 #include "log.h"
 
 /*
- * Open addressing at half load, so probes stay short.  A slot holds the
- * key's index + 1 (0: empty) and, above it, 32 more bits of the key, so
- * that passing a slot costs no visit to the key itself.
+ * Open addressing at half load, so probes stay short.  A 32-bit slot
+ * holds the key's index + 1 (0: empty) in its low SLOT_INDEX_BITS and
+ * other bits of the key above, so that passing a slot seldom costs a
+ * visit to the key itself.
  */
 #define SEEN_SLOTS (2 * SEEN_LOG_MAX)
+#define SLOT_INDEX_BITS 19	/* index + 1 <= SEEN_LOG_MAX = 2^18 */
+#define SLOT_INDEX_MASK ((UINT32_C(1) << SLOT_INDEX_BITS) - 1)
+_Static_assert(SEEN_LOG_MAX <= SLOT_INDEX_MASK, "slot index bits");
 
 /*
  * The Bloom filter over `seen` spares a new key its B-tree lookup (a page
@@ -58,7 +62,7 @@ struct seen {
 	XXH3_state_t *xx;
 	uint64_t seed;
 	struct seen_key *keys;		/* the log's keys in arrival order */
-	uint64_t *slot;			/* tag << 32 | index + 1; 0: empty */
+	uint32_t *slot;			/* tag | index + 1; 0: empty */
 	sqlite3_stmt *log_rows;		/* Q_LOG for LOG_ROWS rows */
 	size_t n;			/* keys in the mirror */
 	size_t logged;			/* keys[0..logged) are in seen_log */
@@ -103,23 +107,23 @@ static size_t home(const struct seen_key *k)
 	return (size_t)(h & (SEEN_SLOTS - 1));
 }
 
-static uint64_t tag(const struct seen_key *k)
+static uint32_t tag(const struct seen_key *k)
 {
 	uint32_t t;
 
 	memcpy(&t, k->b + 8, sizeof(t));	/* bits home() did not use */
-	return (uint64_t)t << 32;
+	return t & ~SLOT_INDEX_MASK;
 }
 
 /* The slot holding k, or the empty slot where it would go. */
 static size_t mirror_slot(const struct seen *s, const struct seen_key *k)
 {
-	uint64_t t = tag(k);
+	uint32_t t = tag(k);
 	size_t i = home(k);
 
 	for (; s->slot[i]; i = (i + 1) & (SEEN_SLOTS - 1))
-		if ((s->slot[i] & ~(uint64_t)UINT32_MAX) == t &&
-		    memcmp(s->keys[(uint32_t)s->slot[i] - 1].b, k->b,
+		if ((s->slot[i] & ~SLOT_INDEX_MASK) == t &&
+		    memcmp(s->keys[(s->slot[i] & SLOT_INDEX_MASK) - 1].b, k->b,
 			   sizeof(k->b)) == 0)
 			break;
 	return i;
@@ -130,7 +134,7 @@ static void mirror_add(struct seen *s, const struct seen_key *k)
 	size_t i = mirror_slot(s, k);
 
 	s->keys[s->n] = *k;
-	s->slot[i] = tag(k) | ++s->n;
+	s->slot[i] = tag(k) | (uint32_t)++s->n;
 }
 
 static void mirror_clear(struct seen *s)
@@ -194,7 +198,7 @@ static int bloom_maybe(const struct seen *s, const struct seen_key *k)
 }
 
 /*
- * Build the filter afresh for `keys` keys (and room to grow) from every
+ * Build the filter afresh, 12 to 24 bits for each of `keys` keys, from every
  * key in `seen`.  Without memory for it, keys are looked up on disk.
  */
 static int bloom_build(struct seen *s, size_t keys)
@@ -203,7 +207,7 @@ static int bloom_build(struct seen *s, size_t keys)
 	size_t bits = BLOOM_MIN_BITS;
 	int step;
 
-	while (bits < BLOOM_MAX_BITS && bits / BLOOM_BITS_PER_KEY < 2 * keys)
+	while (bits < BLOOM_MAX_BITS && bits / BLOOM_BITS_PER_KEY < keys)
 		bits *= 2;
 	if (bits != s->bloom_bits) {
 		pages_free(s->bloom, s->bloom_bits / 8);

@@ -816,13 +816,31 @@ static int parse_batch(cJSON *root, size_t max_events, int64_t now_ms,
 	return parse_events(arr, n, now_ms, out, errs);
 }
 
-/* Each event's properties as text, while the tree is at hand. */
+/*
+ * Each event's properties as text, while the tree is at hand.  Printed on
+ * the stack and copied at its size: cJSON's own printer would leave a
+ * 256-byte scratch buffer per event in the arena.
+ */
 static int print_props(struct ev_batch *b)
 {
+	char tmp[1024];
+
 	for (size_t i = 0; i < b->n; i++) {
-		b->evs[i].props_json = cJSON_PrintUnformatted(b->evs[i].props);
-		if (!b->evs[i].props_json)
+		struct event *ev = &b->evs[i];
+		char *p = NULL;
+
+		if (cJSON_PrintPreallocated(ev->props, tmp, sizeof(tmp), 0)) {
+			size_t n = strlen(tmp) + 1;
+
+			p = cJSON_malloc(n);
+			if (p)
+				memcpy(p, tmp, n);
+		} else {
+			p = cJSON_PrintUnformatted(ev->props);
+		}
+		if (!p)
 			return TLY_ENOMEM;
+		ev->props_json = p;
 	}
 	return TLY_OK;
 }
