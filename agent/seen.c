@@ -344,6 +344,13 @@ int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
 	return TLY_OK;
 }
 
+void seen_prefetch(const struct seen *s, const struct seen_key *k)
+{
+	__builtin_prefetch(&s->slot[home(k)]);
+	if (s->bloom)
+		__builtin_prefetch(&s->bloom[bloom_bit(s, k, 0) / 64]);
+}
+
 /* Write keys[logged..n) to seen_log, LOG_ROWS to a statement. */
 int seen_flush(struct seen *s)
 {

@@ -72,6 +72,13 @@ void seen_key_of(const struct seen *s, const char *sub, const char *customer,
 		 const char *tx, struct seen_key *k);
 
 /*
+ * Start bringing into cache what seen_take(k) will read: called for the
+ * next event while this one is stored, it hides the mirror's and the
+ * filter's memory latency (they are megabytes, read at random).
+ */
+void seen_prefetch(const struct seen *s, const struct seen_key *k);
+
+/*
  * Take k at now_ms: *dup = 1 if it is already in either tier (nothing
  * changes), else it is logged and *dup = 0.  May merge.  The log's rows
  * are written in groups: seen_flush before the transaction (or the
