@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "agent_conf.h"
 #include "err.h"
+#include "jtext.h"
 #include "log.h"
 #include "util.h"
 
@@ -58,56 +59,6 @@ static cJSON *event_json(const struct event *ev, const char *now)
 	return bad ? NULL : o;
 }
 
-/* A growing answer text (malloc'd, handed to the server). */
-struct text {
-	char *p;
-	size_t len, cap;
-};
-
-/* Room for n more bytes at b->len; 0 or -1 (out of memory). */
-static int text_room(struct text *t, size_t n)
-{
-	char *p;
-	size_t cap = t->cap ? t->cap : 4096;
-
-	if (t->cap - t->len > n)
-		return 0;
-	while (cap - t->len <= n)
-		cap *= 2;
-	p = realloc(t->p, cap);
-	if (!p)
-		return -1;
-	t->p = p;
-	t->cap = cap;
-	return 0;
-}
-
-static int text_put(struct text *t, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (text_room(t, n))
-		return -1;
-	memcpy(t->p + t->len, s, n + 1);
-	t->len += n;
-	return 0;
-}
-
-/* Print o (cJSON's printer, its escaping) at the end of t. */
-static int text_json(struct text *t, cJSON *o, size_t guess)
-{
-	for (int tries = 0; tries < 8; tries++, guess *= 2) {
-		if (text_room(t, guess))
-			return -1;
-		if (cJSON_PrintPreallocated(o, t->p + t->len,
-					    (int)(t->cap - t->len), 0)) {
-			t->len += strlen(t->p + t->len);
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /*
  * Lago's answer: every event echoed.  Each object is built, printed into
  * the answer's text and freed in turn, so a batch's answer never exists
@@ -117,24 +68,21 @@ static void answer_events(struct httpd_resp *resp, const struct ev_batch *eb,
 			  int batch)
 {
 	char now[UTIL_TIME_LEN];
-	struct text t = {0};
+	struct jtext t = {0};
 	int bad;
 
 	util_iso_time(util_now_ms(), 0, now);
-	bad = text_put(&t, batch ? "{\"events\":[" : "{\"event\":");
+	bad = jtext_put(&t, batch ? "{\"events\":[" : "{\"event\":");
 	for (size_t i = 0; !bad && i < eb->n; i++) {
-		const struct event *ev = &eb->evs[i];
-		cJSON *one = event_json(ev, now);
+		cJSON *one = event_json(&eb->evs[i], now);
 
-		bad = !one || (i && text_put(&t, ",")) ||
-		      text_json(&t, one, 256 + 2 * (strlen(ev->transaction_id) +
-			(ev->props_json ? strlen(ev->props_json) : 256)));
+		bad = !one || (i && jtext_put(&t, ",")) || jtext_json(&t, one);
 		cJSON_Delete(one);
 	}
 	if (!bad)
-		bad = text_put(&t, batch ? "]}" : "}");
+		bad = jtext_put(&t, batch ? "]}" : "}");
 	if (bad) {
-		free(t.p);
+		jtext_free(&t);
 		httpd_error(resp, 500, "out_of_memory", NULL);
 		return;
 	}

@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "err.h"
+#include "jtext.h"
 #include "event.h"
 #include "ingest.h"
 #include "util.h"
@@ -446,7 +447,9 @@ static cJSON *row_json(struct ev_req *r, size_t i)
 		row->stored = NULL;
 		return o;
 	}
-	v.props = cJSON_Duplicate(ev->props, 1);
+	/* A reference to the batch's properties: the object is printed
+	 * and freed before the batch. */
+	v.props = cJSON_CreateObjectReference(ev->props->child);
 	return v.props ? event_obj(&v) : NULL;
 }
 
@@ -460,7 +463,8 @@ static void take(struct api_ctx *x, enum ev_shape shape, size_t max)
 	struct ev_batch b;
 	struct ev_req r = {0};
 	struct store_job j = {.run = events_run, .arg = &r};
-	cJSON *out = NULL, *o;
+	struct jtext t = {0};
+	cJSON *o;
 	int rc;
 
 	if (parse(x, shape, max, &b))
@@ -474,23 +478,26 @@ static void take(struct api_ctx *x, enum ev_shape shape, size_t max)
 	if (rc == TLY_OK) {
 		COLL_INC(x->co, api_events, r.inserted);
 		ingest_late_done(x->co, &r.late);
-		out = shape == EV_SHAPE_BATCH ? cJSON_CreateArray() : NULL;
+		if (jtext_put(&t, shape == EV_SHAPE_BATCH ? "{\"events\":[" :
+			      "{\"event\":"))
+			rc = TLY_ENOMEM;
 	}
+	/* Each object is printed and freed in turn (jtext.h). */
 	for (size_t i = 0; rc == TLY_OK && i < b.n; i++) {
 		o = row_json(&r, i);
-		if (!o || (out && !cJSON_AddItemToArray(out, o))) {
-			cJSON_Delete(o);
+		if (!o || (i && jtext_put(&t, ",")) || jtext_json(&t, o))
 			rc = TLY_ENOMEM;
-		} else if (!out) {
-			out = o;
-		}
+		cJSON_Delete(o);
 	}
-	if (rc == TLY_OK && out)
-		api_send(x, shape == EV_SHAPE_BATCH ? "events" : "event", out);
-	else
+	if (rc == TLY_OK && jtext_put(&t, shape == EV_SHAPE_BATCH ? "]}" : "}"))
+		rc = TLY_ENOMEM;
+	if (rc == TLY_OK) {
+		httpd_body_take(x->resp, 200, "application/json; charset=utf-8",
+				t.p, t.len);
+	} else {
+		jtext_free(&t);
 		api_store_failed(x);
-	if (rc != TLY_OK)
-		cJSON_Delete(out);
+	}
 	for (size_t i = 0; r.rows && i < b.n; i++)
 		cJSON_Delete(r.rows[i].stored);
 	free(r.rows);
