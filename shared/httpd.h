@@ -1,7 +1,9 @@
 /*
  * httpd.h - the HTTP(S) server both daemons use, over libmicrohttpd.
  *
- * It owns the MHD daemon (a thread pool with epoll), reads each request
+ * It owns the MHD daemon (a thread pool with epoll, or a thread for each
+ * connection when handlers wait long: httpd_opts.per_connection), reads
+ * each request
  * body into memory up to a cap (a Content-Length over the cap is refused
  * with 413 before a byte of the body is read), matches the request to a
  * route table, and sends what the handler put in its struct httpd_resp.
@@ -9,8 +11,10 @@
  * A path that matches no route answers 404, a path whose method is wrong
  * 405, both in Lago's error shape.
  *
- * Threading: handlers run on the pool's threads, several at a time; the
- * `app` pointer they get is shared and must be thread-safe.
+ * Threading: handlers run on the pool's (or the connections') threads,
+ * several at a time; the `app` pointer they get is shared and must be
+ * thread-safe.  In a pool, a handler that waits holds up the other
+ * connections of its thread.
  */
 #ifndef TALLY_HTTPD_H
 #define TALLY_HTTPD_H
