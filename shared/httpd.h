@@ -3,10 +3,10 @@
  *
  * It owns the MHD daemon (a thread pool with epoll, or a thread for each
  * connection when handlers wait long: httpd_opts.per_connection), reads
- * each request
- * body into memory up to a cap (a Content-Length over the cap is refused
- * with 413 before a byte of the body is read), matches the request to a
- * route table, and sends what the handler put in its struct httpd_resp.
+ * each request body into memory up to a cap (a Content-Length over the
+ * cap is refused with 413 before a byte of the body is read), matches the
+ * request to a route table, and sends what the handler put in its struct
+ * httpd_resp.
  * Routes are patterns with captured segments: "/api/v1/customers/:id".
  * A path that matches no route answers 404, a path whose method is wrong
  * 405, both in Lago's error shape.
