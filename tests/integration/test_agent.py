@@ -289,6 +289,38 @@ def memory_under_load(t):
     assert len(col_events(col)) == 100000
 
 
+def context_switches(pid):
+    """Every thread's voluntary and involuntary switches so far."""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        n += int(line.split()[1])
+        except OSError:
+            pass    # a thread that ended meanwhile
+    return n
+
+
+@s.test
+def idle_agent_sleeps(t):
+    # Nothing pending, nothing in flight: every thread waits on something
+    # (a socket, a condition, a signal), none on a clock tick.  A shipper
+    # that polled every millisecond once nothing was pending made some
+    # 600 switches a second.
+    col = Collector(t)
+    ag = Agent(t, col)
+    assert ag.post([ev("idle-%d" % k, gb="1") for k in range(100)])[0] == 200
+    ag.drained(timeout=30)
+    time.sleep(0.5)
+    before = context_switches(ag.proc.pid)
+    time.sleep(2.0)
+    woke = context_switches(ag.proc.pid) - before
+    print("agent context switches in 2 s idle: %d" % woke)
+    assert woke < 40, woke
+
+
 def metric(col, code, agg, field=None, filters=None):
     body = {"name": code, "code": code, "aggregation_type": agg}
     if field:
