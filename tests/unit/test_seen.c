@@ -233,6 +233,26 @@ static void test_prune(void **state)
 	close_fx(f);
 }
 
+/* Keys taken at different times in one transaction keep their own. */
+static void test_times_within_a_transaction(void **state)
+{
+	struct fx *f = *state;
+
+	open_fx(f);
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(take(f, i, i < 50 ? 1000 : 5000), 0);
+	assert_int_equal(seen_flush(f->s), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen_log "
+			       "WHERE at = 1000"), 50);
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_prune(f->s, 5000), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	assert_int_equal(take_range(f, 0, 100, 6000), 50);
+	close_fx(f);
+}
+
 static void test_sql_function(void **state)
 {
 	struct fx *f = *state;
@@ -260,6 +280,7 @@ int main(void)
 		T(test_rollback),
 		T(test_crash_keeps_the_log),
 		T(test_prune),
+		T(test_times_within_a_transaction),
 		T(test_sql_function),
 	};
 
