@@ -259,22 +259,27 @@ static int bloom_merge(struct seen *s)
 
 /* ---- Fingerprints ---------------------------------------------------------- */
 
+/*
+ * The fingerprint of (kind, owner, tx): a kind byte ('s' subscription,
+ * 'c' customer), the owner's length in 8 bytes, the owner, then tx.  The
+ * length keeps ("a\x1fb", "c") and ("a", "b\x1fc") apart, whatever bytes
+ * the ids hold.
+ */
 static void fingerprint(XXH3_state_t *xx, uint64_t seed, const char *sub,
 			const char *customer, const char *tx,
 			struct seen_key *k)
 {
-	static const char sep = '\x1f';
+	const char *owner = sub ? sub : customer ? customer : "";
+	unsigned char head[9];
+	uint64_t len = strlen(owner);
 	XXH128_canonical_t c;
 
+	head[0] = sub ? 's' : 'c';
+	for (int i = 0; i < 8; i++)
+		head[1 + i] = (unsigned char)(len >> (8 * i));
 	XXH3_128bits_reset_withSeed(xx, seed);
-	if (sub) {
-		XXH3_128bits_update(xx, sub, strlen(sub));
-	} else {
-		XXH3_128bits_update(xx, "customer:", 9);
-		XXH3_128bits_update(xx, customer ? customer : "",
-				    customer ? strlen(customer) : 0);
-	}
-	XXH3_128bits_update(xx, &sep, 1);
+	XXH3_128bits_update(xx, head, sizeof(head));
+	XXH3_128bits_update(xx, owner, (size_t)len);
 	XXH3_128bits_update(xx, tx, strlen(tx));
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(xx));
 	memcpy(k->b, c.digest, sizeof(k->b));

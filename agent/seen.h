@@ -18,10 +18,10 @@
  * touching one.  Both tiers are durable: after a crash the log is merged
  * at open and nothing taken is forgotten.
  *
- * A key is the 128-bit XXH3 fingerprint of the key text ("SUB\x1fTX", or
- * "customer:CUSTOMER\x1fTX" for events without a subscription) under a
- * seed drawn once per buffer, so that senders cannot aim at collisions;
- * two distinct keys among n share one with probability about n^2 / 2^129.
+ * A key is the 128-bit XXH3 fingerprint of (subscription or customer,
+ * transaction id) under a seed drawn once per buffer, so that senders
+ * cannot aim at collisions; two distinct keys among n share one with
+ * probability about n^2 / 2^129.
  *
  * Every call runs on the buffer's writer connection, inside its open
  * transaction; seen_mark and seen_rollback keep the memory mirror in step

@@ -20,6 +20,7 @@
  * -q: transaction ids in order (bench_event.h), not scrambled.
  */
 #include <getopt.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,14 +99,22 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
 	return st;
 }
 
-/* agent/seen.c's fingerprint of "SUB\x1fTX", under a fixed seed. */
+/* agent/seen.c's fingerprint of (subscription, tx), under a fixed seed:
+ * 's', the subscription's length in 8 bytes, it, then tx. */
 static void fingerprint(const char *sub, const char *tx, unsigned char fp[16])
 {
+	size_t ls = strlen(sub), lt = strlen(tx);
+	unsigned char key[9 + 2 * 128];
 	XXH128_canonical_t c;
-	char key[192];
-	int n = snprintf(key, sizeof(key), "%s\x1f%s", sub, tx);
 
-	XXH128_canonicalFromHash(&c, XXH3_128bits_withSeed(key, (size_t)n,
+	if (ls > 128 || lt > 128)
+		exit(2);
+	key[0] = 's';
+	for (int i = 0; i < 8; i++)
+		key[1 + i] = (unsigned char)((uint64_t)ls >> (8 * i));
+	memcpy(key + 9, sub, ls);
+	memcpy(key + 9 + ls, tx, lt);
+	XXH128_canonicalFromHash(&c, XXH3_128bits_withSeed(key, 9 + ls + lt,
 							   42));
 	memcpy(fp, c.digest, 16);
 }

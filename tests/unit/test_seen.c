@@ -127,6 +127,17 @@ static void test_keys_and_namespaces(void **state)
 	seen_key_of(f->s, "sub_2", NULL, "t1", &a);
 	seen_key_of(f->s, NULL, "sub_1", "t1", &b);
 	assert_memory_not_equal(a.b, b.b, sizeof(a.b));
+	{
+		struct seen_key c, d;
+
+		/* Where one id ends and the other begins is part of the key. */
+		seen_key_of(f->s, "a\x1f" "b", NULL, "c", &c);
+		seen_key_of(f->s, "a", NULL, "b\x1f" "c", &d);
+		assert_memory_not_equal(c.b, d.b, sizeof(c.b));
+		seen_key_of(f->s, "ab", NULL, "c", &c);
+		seen_key_of(f->s, "a", NULL, "bc", &d);
+		assert_memory_not_equal(c.b, d.b, sizeof(c.b));
+	}
 	assert_int_equal(db_begin(f->db), TLY_OK);
 	assert_int_equal(seen_take(f->s, &a, 1000, &dup), TLY_OK);
 	assert_int_equal(dup, 0);
