@@ -99,6 +99,7 @@ struct buf {
 	sqlite3 *db;			/* the writer's connection */
 	sqlite3_stmt *sql[S_COUNT];	/* prepared buf_sql */
 	sqlite3_stmt *put_rows;		/* S_EVENT for PUT_ROWS rows */
+	struct db_ckpt *ckpt;		/* checkpoints off the writer */
 	struct seen *seen;		/* the dedup index, on db */
 	struct roll_catalog *cat;	/* the writer's; swapped on commit */
 	pthread_t thread;
@@ -812,6 +813,9 @@ static int open_writer(struct buf *b)
 		rc = db_prepare(b->db, &b->sql[i], buf_sql[i]);
 	if (rc == TLY_OK)
 		rc = load_catalog(b);
+	if (rc == TLY_OK)
+		rc = db_ckpt_start(&b->ckpt, b->db, b->path, b->o.durable_full ?
+				   DB_SYNC_FULL : DB_SYNC_NORMAL, 1000);
 	return rc;
 }
 
@@ -819,6 +823,7 @@ static void buf_free(struct buf *b)
 {
 	for (int i = 0; i < S_COUNT; i++)
 		db_finalize(&b->sql[i]);
+	db_ckpt_stop(&b->ckpt);		/* the writer thread has ended */
 	db_finalize(&b->put_rows);
 	seen_close(&b->seen);
 	db_close(&b->db);

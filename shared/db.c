@@ -2,6 +2,7 @@
  * db.c - SQLite helpers: open, transactions, statements, migrations
  * (see db.h).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,4 +198,116 @@ int db_migrate(sqlite3 *db, const char *const *steps, int n,
 		log_info("%s: schema migrated to version %d", what, v + 1);
 	}
 	return TLY_OK;
+}
+
+/* ---- The background checkpointer ---------------------------------------- */
+
+struct db_ckpt {
+	sqlite3 *writer;
+	sqlite3 *db;			/* the checkpointer's own connection */
+	int frames;			/* wake at this many WAL frames */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int due, stop;
+};
+
+/*
+ * The writer's WAL hook, run after each commit: wakes the thread.  While
+ * the writer keeps writing, a PASSIVE checkpoint may never catch up with
+ * the WAL's end, and only a caught-up WAL is reused from its start; past
+ * four times the threshold the writer checkpoints once itself, as SQLite
+ * would have (busy if the thread is at it: then at a later commit).
+ */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct db_ckpt *c = arg;
+
+	if (frames >= 4 * c->frames) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+					  NULL, NULL);
+	} else if (frames >= c->frames) {
+		pthread_mutex_lock(&c->mu);
+		c->due = 1;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	struct db_ckpt *c = arg;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		int rc;
+
+		while (!c->due && !c->stop)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->stop)
+			break;
+		c->due = 0;
+		pthread_mutex_unlock(&c->mu);
+		rc = sqlite3_wal_checkpoint_v2(c->db, "main",
+					       SQLITE_CHECKPOINT_PASSIVE,
+					       NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("sqlite: background checkpoint: %s; the WAL "
+				 "grows until one succeeds",
+				 sqlite3_errmsg(c->db));
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+int db_ckpt_start(struct db_ckpt **out, sqlite3 *writer, const char *path,
+		  enum db_sync sync, int frames)
+{
+	struct db_ckpt *c = calloc(1, sizeof(*c));
+	int rc;
+
+	*out = NULL;
+	if (!c)
+		return TLY_ENOMEM;
+	c->writer = writer;
+	c->frames = frames > 0 ? frames : 1000;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	rc = db_open(&c->db, path, sync, 10000);
+	if (rc == TLY_OK && pthread_create(&c->thread, NULL, ckpt_main, c)) {
+		log_error("sqlite: cannot start the checkpoint thread");
+		rc = TLY_EIO;
+	}
+	if (rc != TLY_OK) {
+		db_close(&c->db);
+		pthread_mutex_destroy(&c->mu);
+		pthread_cond_destroy(&c->cv);
+		free(c);
+		return rc;
+	}
+	sqlite3_wal_hook(writer, ckpt_hook, c);
+	*out = c;
+	return TLY_OK;
+}
+
+void db_ckpt_stop(struct db_ckpt **cp)
+{
+	struct db_ckpt *c = cp ? *cp : NULL;
+
+	if (!c)
+		return;
+	/* Back to SQLite's own checkpoints for what the writer does next. */
+	sqlite3_wal_autocheckpoint(c->writer, 1000);
+	pthread_mutex_lock(&c->mu);
+	c->stop = 1;	/* the writer's thread is done with it: see db.h */
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	db_close(&c->db);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+	*cp = NULL;
 }

@@ -193,6 +193,55 @@ static void test_prepare_rows(void **state)
 	db_close(&db);
 }
 
+static long file_size(const char *p)
+{
+	FILE *f = fopen(p, "rb");
+	long n;
+
+	if (!f)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fclose(f);
+	return n;
+}
+
+/* The thread, not the writer, copies the WAL into the database. */
+static void test_background_checkpoint(void **state)
+{
+	struct db_ckpt *ck = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long before;
+	char blob[3000];
+
+	(void)state;
+	memset(blob, 'b', sizeof(blob));
+	assert_int_equal(db_open(&db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_exec(db, "CREATE TABLE t (b BLOB)"), TLY_OK);
+	assert_int_equal(db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"),
+			 TLY_OK);
+	before = file_size(path);
+	assert_int_equal(db_ckpt_start(&ck, db, path, DB_SYNC_NORMAL, 50),
+			 TLY_OK);
+	assert_int_equal(db_prepare(db, &st, "INSERT INTO t VALUES (?)"),
+			 TLY_OK);
+	/* 60 commits of a page or more: past 50 frames, short of the 200
+	 * at which the writer would checkpoint itself. */
+	for (int i = 0; i < 60; i++) {
+		sqlite3_bind_blob(st, 1, blob, sizeof(blob), SQLITE_STATIC);
+		assert_int_equal(db_run(st), TLY_OK);
+	}
+	for (int i = 0; i < 500 && file_size(path) <= before; i++)
+		usleep(10000);		/* at most 5 s */
+	assert_true(file_size(path) > before);
+	db_finalize(&st);
+	db_ckpt_stop(&ck);
+	assert_null(ck);
+	db_ckpt_stop(&ck);		/* NULL-safe */
+	db_close(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +252,7 @@ int main(void)
 		T(test_failed_migration_rolls_back),
 		T(test_run_conflict_and_rollback),
 		T(test_prepare_rows),
+		T(test_background_checkpoint),
 	};
 
 	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
