@@ -897,10 +897,7 @@ void ev_batch_free(struct ev_batch *b)
 	if (!b)
 		return;
 	free(b->evs);
-	if (b->mem)
-		jsonmem_free(b->mem);	/* the tree lives there */
-	else
-		cJSON_Delete(b->root);
+	jsonmem_free(b->mem);		/* root lives there */
 	memset(b, 0, sizeof(*b));
 }
 

@@ -1250,9 +1250,6 @@ void wire_batch_free(struct wire_batch *b)
 	if (!b)
 		return;
 	free(b->recs);		/* the records and all their arrays */
-	if (b->mem)
-		jsonmem_free(b->mem);	/* the tree lives there */
-	else
-		cJSON_Delete(b->root);
+	jsonmem_free(b->mem);		/* root lives there */
 	memset(b, 0, sizeof(*b));
 }
