@@ -24,20 +24,6 @@
 #include "util.h"
 
 /* Room for the events table's sub_key of an event. */
-#define EV_KEY_LEN (EV_ID_MAX + 16)
-
-/*
- * The event's key in the events table (schema: "sub_key is the
- * subscription, or 'customer:'||id"), as ingest_event writes it.
- */
-static void event_key(const struct event *ev, char key[EV_KEY_LEN])
-{
-	if (ev->sub)
-		snprintf(key, EV_KEY_LEN, "%s", ev->sub);
-	else
-		snprintf(key, EV_KEY_LEN, "customer:%s", ev->customer);
-}
-
 /* ---- Lago's event object ------------------------------------------- */
 
 #define EV_COLS \
@@ -304,13 +290,13 @@ static int event_stored(struct store_conn *c, const struct event *ev,
 		"SELECT " EV_COLS " FROM events "
 		"WHERE transaction_id = ? AND sub_key = ?";
 	struct store_stmt *st = NULL;
-	char key[EV_KEY_LEN];
+	char key[INGEST_KEY_LEN];
 	int rc = store_prepare(c, sql, &st);
 
 	*out = NULL;
 	if (rc != TLY_OK)
 		return rc;
-	event_key(ev, key);
+	ingest_event_key(ev, key);
 	store_bind_text(st, 1, ev->transaction_id);
 	store_bind_text(st, 2, key);
 	rc = store_step(st);

@@ -396,6 +396,14 @@ out:
 	return rc;
 }
 
+void ingest_event_key(const struct event *ev, char key[INGEST_KEY_LEN])
+{
+	if (ev->sub)
+		snprintf(key, INGEST_KEY_LEN, "%s", ev->sub);
+	else
+		snprintf(key, INGEST_KEY_LEN, "customer:%s", ev->customer);
+}
+
 int ingest_event(struct store_conn *c, const struct event *ev,
 		 const char *source, struct ingest_ev *out,
 		 struct ingest_late *late)
@@ -405,7 +413,7 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		"customer, code, ts_ms, properties, precise_total_amount_cents,"
 		" source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 		"ON CONFLICT (transaction_id, sub_key) DO NOTHING";
-	char key[EV_ID_MAX + 16];
+	char key[INGEST_KEY_LEN];
 	struct store_stmt *st = NULL;
 	const char *props = ev->props_json;	/* ev_parse made it */
 	char *printed = NULL;
@@ -415,10 +423,7 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 	if (util_uuid7(out->lago_id) != TLY_OK)
 		return TLY_EIO;
 	out->created_ms = util_now_ms();
-	if (ev->sub)
-		snprintf(key, sizeof(key), "%s", ev->sub);
-	else
-		snprintf(key, sizeof(key), "customer:%s", ev->customer);
+	ingest_event_key(ev, key);
 	if (!props)
 		props = printed = cJSON_PrintUnformatted(ev->props);
 	if (!props)

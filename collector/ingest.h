@@ -61,6 +61,13 @@ void ingest_invoice_number(int64_t seq, char *buf, size_t n);
 int ingest_apply(struct coll *co, const char *agent_id,
 		 const struct wire_batch *b, int *duplicate);
 
+/*
+ * An event's sub_key in the events table: its subscription's external
+ * id, or "customer:" and the customer's for an event without one.
+ */
+#define INGEST_KEY_LEN (EV_ID_MAX + 16)
+void ingest_event_key(const struct event *ev, char key[INGEST_KEY_LEN]);
+
 /* What ingest_event did with one event. */
 struct ingest_ev {
 	int inserted;			/* 1: stored; 0: held already */
