@@ -18,12 +18,11 @@
 
 #include "api.h"
 #include "err.h"
-#include "jtext.h"
 #include "event.h"
 #include "ingest.h"
+#include "jtext.h"
 #include "util.h"
 
-/* Room for the events table's sub_key of an event. */
 /* ---- Lago's event object ------------------------------------------- */
 
 #define EV_COLS \
