@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 #include "log.h"
 #include "store.h"
 
-static char dir[64];
+static char dir[TMPDIR_LEN];
 static struct store *st;
 static struct store_conn *c;
 
@@ -39,8 +41,7 @@ static int setup(void **state)
 	char url[128];
 
 	(void)state;
-	strcpy(dir, "/tmp/tally-agg-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, "agg");
 	log_init("test", LOG_ERROR + 1);
 	snprintf(url, sizeof(url), "sqlite:%s/c.db", dir);
 	assert_int_equal(store_open(&st, url), TLY_OK);
@@ -50,13 +51,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	store_release(c);
 	store_close(&st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(dir);
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 #include "roll.h"
 #include "wire.h"
 
-static char dir[64];
+static char dir[TMPDIR_LEN];
 
 static const char catalog[] =
 	"{\"version\": 3, \"metrics\": ["
@@ -39,19 +41,15 @@ static const char catalog[] =
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/tally-buf-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, "buf");
 	log_init("test", LOG_ERROR + 1);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(dir);
 	return 0;
 }
 

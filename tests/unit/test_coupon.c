@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,7 +397,7 @@ static void test_split_with_remainders(void **state)
 
 /* ---- The store and the credits --------------------------------------------- */
 
-static char dir[64];
+static char dir[TMPDIR_LEN];
 static struct store *st;
 static struct store_conn *c;
 
@@ -404,8 +406,7 @@ static int setup(void **state)
 	char url[128];
 
 	(void)state;
-	strcpy(dir, "/tmp/tally-coupon-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, "coupon");
 	log_init("test", LOG_ERROR + 1);
 	snprintf(url, sizeof(url), "sqlite:%s/c.db", dir);
 	assert_int_equal(store_open(&st, url), TLY_OK);
@@ -415,13 +416,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
 	store_release(c);
 	store_close(&st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(dir);
 	return 0;
 }
 

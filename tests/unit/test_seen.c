@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 #include "log.h"
 #include "seen.h"
 
-static char dir[64];
+static char dir[TMPDIR_LEN];
 static char path[96];
 
 static const char *const schema[] = {
@@ -38,8 +40,7 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	strcpy(dir, "/tmp/tally-seen-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, "seen");
 	snprintf(path, sizeof(path), "%s/buffer.db", dir);
 	log_init("test", LOG_ERROR + 1);
 	assert_non_null(f);
@@ -50,13 +51,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	seen_close(&f->s);
 	db_close(&f->db);
 	free(f);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(dir);
 	return 0;
 }
 

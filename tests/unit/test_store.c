@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +23,13 @@
 #include "log.h"
 #include "store.h"
 
-static char dir[64];
+static char dir[TMPDIR_LEN];
 static char url[128];
 
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(dir, "/tmp/tally-store-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	tmpdir_make(dir, "store");
 	snprintf(url, sizeof(url), "sqlite:%s/c.db", dir);
 	log_init("test", LOG_ERROR + 1);
 	return 0;
@@ -36,11 +37,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	tmpdir_remove(dir);
 	return 0;
 }
 
