@@ -311,11 +311,6 @@ static void sql_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* ---- The tiers -------------------------------------------------------------- */
 
-static int step_done(struct seen *s, int q)
-{
-	return db_run(s->q[q]);
-}
-
 int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
 	      int *dup)
 {
@@ -384,10 +379,10 @@ static int merge_log(struct seen *s)
 	int rc = seen_flush(s);
 
 	if (rc == TLY_OK)
-		rc = step_done(s, Q_MERGE);
+		rc = db_run(s->q[Q_MERGE]);
 
 	if (rc == TLY_OK)
-		rc = step_done(s, Q_CLEAR);
+		rc = db_run(s->q[Q_CLEAR]);
 	if (rc == TLY_OK)
 		rc = bloom_merge(s);
 	if (rc == TLY_OK) {
@@ -412,7 +407,7 @@ int seen_prune(struct seen *s, int64_t before_ms)
 		sqlite3_clear_bindings(s->q[Q_PRUNE]);
 		return rc;
 	}
-	rc = step_done(s, Q_PRUNE);
+	rc = db_run(s->q[Q_PRUNE]);
 	gone = (size_t)sqlite3_changes(s->db);
 	/* Forgotten keys still set bits: rebuild once they are many. */
 	if (rc == TLY_OK && gone > 0 && gone >= s->bloom_keys / 4)
