@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sqlite3.h>
 #include <string.h>
 
 #include "agents.h"
@@ -17,10 +16,10 @@
 #include "coll_conf.h"
 #include "db.h"
 #include "err.h"
-#include "jsonmem.h"
 #include "event.h"
 #include "ingest_mqtt.h"
 #include "invoice_store.h"
+#include "jsonmem.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"
