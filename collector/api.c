@@ -152,6 +152,20 @@ void api_send(struct api_ctx *x, const char *wrapper, cJSON *obj)
 	httpd_json(x->resp, 200, root);
 }
 
+void api_send_found(struct api_ctx *x, int rc, const char *wrapper,
+		    cJSON *obj)
+{
+	if (rc == TLY_OK) {
+		api_send(x, wrapper, obj);
+		return;
+	}
+	cJSON_Delete(obj);
+	if (rc == TLY_ENOTFOUND)
+		api_not_found(x, wrapper);
+	else
+		api_store_failed(x);
+}
+
 void api_not_found(struct api_ctx *x, const char *what)
 {
 	char code[96];

@@ -64,6 +64,14 @@ int api_meta(cJSON *root, int64_t page, int64_t per_page, int64_t total);
 /* Send {"<wrapper>": obj} with 200; obj is consumed. */
 void api_send(struct api_ctx *x, const char *wrapper, cJSON *obj);
 
+/*
+ * The answer of a lookup that came to rc: obj as api_send does on TLY_OK,
+ * Lago's 404 "<wrapper>_not_found" on TLY_ENOTFOUND, else 500.  obj is
+ * consumed either way (NULL is fine when rc is not TLY_OK).
+ */
+void api_send_found(struct api_ctx *x, int rc, const char *wrapper,
+		    cJSON *obj);
+
 /* 404 {"status":404,"error":"Not Found","code":"<what>_not_found"}. */
 void api_not_found(struct api_ctx *x, const char *what);
 

@@ -955,12 +955,8 @@ void api_coupons_get(struct api_ctx *x)
 
 	if (rc == TLY_OK)
 		rc = coupon_load(x, x->req->cap[0], &cp);
-	if (rc == TLY_OK)
-		api_send(x, "coupon", coupon_json(x, &cp));
-	else if (rc == TLY_ENOTFOUND)
-		api_not_found(x, "coupon");
-	else
-		api_store_failed(x);
+	api_send_found(x, rc, "coupon",
+		       rc == TLY_OK ? coupon_json(x, &cp) : NULL);
 	coupon_free(&cp);
 }
 

@@ -734,12 +734,7 @@ void api_customers_get(struct api_ctx *x)
 	cJSON *out = NULL;
 	int rc = customer_load(x, x->req->cap[0], &out, NULL);
 
-	if (rc == TLY_OK)
-		api_send(x, "customer", out);
-	else if (rc == TLY_ENOTFOUND)
-		api_not_found(x, "customer");
-	else
-		api_store_failed(x);
+	api_send_found(x, rc, "customer", out);
 }
 
 static int64_t customer_count(struct api_ctx *x)

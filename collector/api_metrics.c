@@ -566,12 +566,8 @@ void api_metrics_get(struct api_ctx *x)
 	struct api_doc m = {0};
 	int rc = metric_load(x, x->req->cap[0], &m);
 
-	if (rc == TLY_OK)
-		api_send(x, "billable_metric", metric_json(&m, 0));
-	else if (rc == TLY_ENOTFOUND)
-		api_not_found(x, "billable_metric");
-	else
-		api_store_failed(x);
+	api_send_found(x, rc, "billable_metric",
+		       rc == TLY_OK ? metric_json(&m, 0) : NULL);
 	api_doc_free(&m);
 }
 

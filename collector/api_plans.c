@@ -1085,12 +1085,8 @@ void api_plans_get(struct api_ctx *x)
 	struct plan_row r;
 	int rc = plan_load(x, x->req->cap[0], &r);
 
-	if (rc == TLY_OK)
-		api_send(x, "plan", plan_json(x, r.lago_id, r.created, r.doc));
-	else if (rc == TLY_ENOTFOUND)
-		api_not_found(x, "plan");
-	else
-		api_store_failed(x);
+	api_send_found(x, rc, "plan", rc == TLY_OK ?
+		       plan_json(x, r.lago_id, r.created, r.doc) : NULL);
 	cJSON_Delete(r.doc);
 }
 
@@ -1172,11 +1168,7 @@ void api_plans_delete(struct api_ctx *x)
 		rc = store_commit(x->c);
 	if (rc != TLY_OK)
 		store_rollback(x->c);
-	if (rc == TLY_OK)
-		api_send(x, "plan", plan_json(x, r.lago_id, r.created, r.doc));
-	else if (rc == TLY_ENOTFOUND)
-		api_not_found(x, "plan");
-	else
-		api_store_failed(x);
+	api_send_found(x, rc, "plan", rc == TLY_OK ?
+		       plan_json(x, r.lago_id, r.created, r.doc) : NULL);
 	cJSON_Delete(r.doc);
 }

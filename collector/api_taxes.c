@@ -333,12 +333,7 @@ void api_taxes_get(struct api_ctx *x)
 	struct api_doc t = {0};
 	int rc = tax_load(x, x->req->cap[0], &t);
 
-	if (rc == TLY_OK)
-		api_send(x, "tax", tax_json(&t));
-	else if (rc == TLY_ENOTFOUND)
-		api_not_found(x, "tax");
-	else
-		api_store_failed(x);
+	api_send_found(x, rc, "tax", rc == TLY_OK ? tax_json(&t) : NULL);
 	api_doc_free(&t);
 }
 
