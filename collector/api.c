@@ -99,11 +99,20 @@ int api_page(struct api_ctx *x, int64_t *page, int64_t *per_page)
 
 int64_t api_count(struct api_ctx *x, const char *sql)
 {
+	return api_count_bound(x, sql, NULL, NULL);
+}
+
+int64_t api_count_bound(struct api_ctx *x, const char *sql,
+			void (*bind)(struct store_stmt *st, const void *arg),
+			const void *arg)
+{
 	struct store_stmt *st = NULL;
 	int64_t n = -1;
 
 	if (store_prepare(x->c, sql, &st) != TLY_OK)
 		return -1;
+	if (bind)
+		bind(st, arg);
 	if (store_step(st) == STORE_ROW)
 		n = store_col_i64(st, 0);
 	store_reset(st);

@@ -58,6 +58,11 @@ int api_page(struct api_ctx *x, int64_t *page, int64_t *per_page);
 /* The integer a parameterless query answers (a COUNT(*)), or -1. */
 int64_t api_count(struct api_ctx *x, const char *sql);
 
+/* The same for a query whose parameters bind(st, arg) binds (filters). */
+int64_t api_count_bound(struct api_ctx *x, const char *sql,
+			void (*bind)(struct store_stmt *st, const void *arg),
+			const void *arg);
+
 /* Add Lago's "meta" to a list answer. */
 int api_meta(cJSON *root, int64_t page, int64_t per_page, int64_t total);
 

@@ -1643,8 +1643,10 @@ struct filter {
 	const char *status;
 };
 
-static void bind_filter(struct store_stmt *st, const struct filter *f)
+static void bind_filter(struct store_stmt *st, const void *arg)
 {
+	const struct filter *f = arg;
+
 	bind_opt_text(st, 1, f->customer);
 	bind_opt_text(st, 2, f->customer);
 	bind_opt_text(st, 3, f->status);
@@ -1655,22 +1657,6 @@ static void bind_filter(struct store_stmt *st, const struct filter *f)
 	"WHERE cu.deleted_at IS NULL " \
 	"AND (CAST(? AS TEXT) IS NULL OR cu.external_id = ?) " \
 	"AND (CAST(? AS TEXT) IS NULL OR a.status = ?) "
-
-static int64_t applied_count(struct api_ctx *x, const struct filter *f)
-{
-	static const char *const sql =
-		"SELECT COUNT(*)" APPLIED_FROM APPLIED_WHERE;
-	struct store_stmt *st = NULL;
-	int64_t n = -1;
-
-	if (store_prepare(x->c, sql, &st) != TLY_OK)
-		return -1;
-	bind_filter(st, f);
-	if (store_step(st) == STORE_ROW)
-		n = store_col_i64(st, 0);
-	store_reset(st);
-	return n;
-}
 
 /* One page, newest first (AppliedCouponsQuery), each with its credits. */
 static int applied_page(struct api_ctx *x, const struct filter *f,
@@ -1713,7 +1699,8 @@ void api_applied_coupons_list(struct api_ctx *x)
 		f.customer = NULL;
 	if (!one_of(f.status, "active|terminated"))
 		f.status = NULL;
-	total = applied_count(x, &f);
+	total = api_count_bound(x, "SELECT COUNT(*)" APPLIED_FROM
+				APPLIED_WHERE, bind_filter, &f);
 	root = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(root, "applied_coupons");
 	if (total < 0 || !list ||

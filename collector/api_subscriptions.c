@@ -1056,8 +1056,9 @@ static void read_filter(struct api_ctx *x, struct sub_filter *f)
 	" WHERE external_id = ? AND deleted_at IS NULL))" \
 	" AND (CAST(? AS TEXT) IS NULL OR p.code = ?)"
 
-static void bind_filter(struct store_stmt *st, const struct sub_filter *f)
+static void bind_filter(struct store_stmt *st, const void *arg)
 {
+	const struct sub_filter *f = arg;
 	int i;
 
 	for (i = 0; i < 5; i++)
@@ -1066,22 +1067,6 @@ static void bind_filter(struct store_stmt *st, const struct sub_filter *f)
 	store_bind_text(st, 7, f->customer);
 	store_bind_text(st, 8, f->plan_code);
 	store_bind_text(st, 9, f->plan_code);
-}
-
-static int64_t sub_count(struct api_ctx *x, const struct sub_filter *f)
-{
-	static const char *const sql =
-		"SELECT COUNT(*)" SUB_FROM SUB_FILTER;
-	struct store_stmt *st = NULL;
-	int64_t n = -1;
-
-	if (store_prepare(x->c, sql, &st) != TLY_OK)
-		return -1;
-	bind_filter(st, f);
-	if (store_step(st) == STORE_ROW)
-		n = store_col_i64(st, 0);
-	store_reset(st);
-	return n;
 }
 
 /* Append the page's subscriptions to list; STORE_DONE when all went. */
@@ -1122,7 +1107,8 @@ void api_subscriptions_list(struct api_ctx *x)
 	if (api_page(x, &page, &per) != TLY_OK)
 		return;
 	read_filter(x, &f);
-	total = sub_count(x, &f);
+	total = api_count_bound(x, "SELECT COUNT(*)" SUB_FROM SUB_FILTER,
+				bind_filter, &f);
 	root = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(root, "subscriptions");
 	if (total < 0 || !list ||
