@@ -23,7 +23,7 @@ VERSION   := 0.1.0
 # libpq is for the PostgreSQL store; no code calls it yet.
 COMMON_PKGS := zlib sqlite3 libcjson libmicrohttpd gmp inih
 AGENT_PKGS  := $(COMMON_PKGS) libcurl libxxhash
-COLL_PKGS   := $(COMMON_PKGS) libcrypto libpq
+COLL_PKGS   := $(COMMON_PKGS) libcrypto libpq libxxhash
 PKGS := $(sort $(AGENT_PKGS) $(COLL_PKGS))
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as

@@ -12,6 +12,7 @@
  * subscription is taken; lago_subscription_id and lago_customer_id name
  * the event's subscription, when there is one (see owners).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "api.h"
 #include "err.h"
 #include "event.h"
+#include "evkey.h"
 #include "ingest.h"
 #include "jtext.h"
 #include "util.h"
@@ -281,23 +283,18 @@ static cJSON *event_json(struct store_conn *c, struct store_stmt *st)
 	return v.props ? event_obj(&v) : NULL;
 }
 
-/* The stored event of ev's key and transaction id, as Lago's object. */
-static int event_stored(struct store_conn *c, const struct event *ev,
-			cJSON **out)
+/* Event id as stored, as Lago's object. */
+static int event_stored(struct store_conn *c, int64_t id, cJSON **out)
 {
 	static const char *const sql =
-		"SELECT " EV_COLS " FROM events "
-		"WHERE transaction_id = ? AND sub_key = ?";
+		"SELECT " EV_COLS " FROM events WHERE id = ?";
 	struct store_stmt *st = NULL;
-	char key[INGEST_KEY_LEN];
 	int rc = store_prepare(c, sql, &st);
 
 	*out = NULL;
 	if (rc != TLY_OK)
 		return rc;
-	ingest_event_key(ev, key);
-	store_bind_text(st, 1, ev->transaction_id);
-	store_bind_text(st, 2, key);
+	store_bind_i64(st, 1, id);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
 		*out = event_json(c, st);
@@ -342,6 +339,7 @@ struct ev_row {
 
 /* A request's events, stored by events_run in a store_write job. */
 struct ev_req {
+	struct evkey *ek;
 	const struct ev_batch *b;
 	struct ev_row *rows;		/* b->n of them */
 	struct owners *subs;		/* room for b->n: one load per */
@@ -402,14 +400,14 @@ static int events_run(struct store_conn *c, void *arg)
 		const struct event *ev = &r->b->evs[i];
 		struct ev_row *row = &r->rows[i];
 
-		rc = ingest_event(c, ev, "api", &row->e, &r->late);
+		rc = ingest_event(c, r->ek, ev, "api", &row->e, &r->late);
 		if (rc != TLY_OK)
 			break;
 		if (row->e.inserted) {
 			r->inserted++;
 			rc = req_owners(c, r, ev, row);
 		} else {
-			rc = event_stored(c, ev, &row->stored);
+			rc = event_stored(c, row->e.id, &row->stored);
 		}
 	}
 	return rc;
@@ -454,6 +452,7 @@ static void take(struct api_ctx *x, enum ev_shape shape, size_t max)
 
 	if (parse(x, shape, max, &b))
 		return;
+	r.ek = x->co->evkey;
 	r.b = &b;
 	r.rows = calloc(b.n, sizeof(*r.rows));
 	r.subs = calloc(b.n, sizeof(*r.subs));
@@ -500,30 +499,65 @@ void api_events_batch(struct api_ctx *x)
 }
 
 /*
+ * The latest stored of the events ids (created_at, then lago_id), in
+ * *best; 0 if none.
+ */
+static int latest_of(struct store_conn *c, const int64_t *ids, size_t n,
+		     int64_t *best)
+{
+	static const char *const sql =
+		"SELECT created_at, lago_id FROM events WHERE id = ?";
+	char best_lago[UTIL_UUID_LEN] = "";
+	int64_t best_at = INT64_MIN;
+	struct store_stmt *st = NULL;
+	int rc = TLY_OK;
+
+	*best = 0;
+	for (size_t i = 0; rc == TLY_OK && i < n; i++) {
+		const char *lago;
+		int64_t at;
+
+		rc = store_prepare(c, sql, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_i64(st, 1, ids[i]);
+		rc = store_step(st);
+		if (rc == STORE_ROW) {
+			at = store_col_i64(st, 0);
+			lago = store_col_text(st, 1);
+			if (lago && (at > best_at || (at == best_at &&
+			    strcmp(lago, best_lago) > 0))) {
+				best_at = at;
+				snprintf(best_lago, sizeof(best_lago), "%s",
+					 lago);
+				*best = ids[i];
+			}
+		}
+		store_reset(st);
+		rc = rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+	}
+	return rc;
+}
+
+/*
  * GET /events/:transaction_id.  Lago's transaction ids are unique per
  * organization; ours per subscription, so the latest stored wins.
  */
 void api_events_get(struct api_ctx *x)
 {
-	static const char *const sql =
-		"SELECT " EV_COLS " FROM events WHERE transaction_id = ? "
-		"ORDER BY created_at DESC, lago_id DESC LIMIT 1";
-	struct store_stmt *st = NULL;
+	int64_t *ids = NULL, best = 0;
 	cJSON *out = NULL;
-	int rc = store_prepare(x->c, sql, &st);
+	size_t n = 0;
+	int rc = evkey_tx_ids(x->co->evkey, x->c, x->req->cap[0], &ids, &n);
 
-	if (rc != TLY_OK) {
-		api_store_failed(x);
-		return;
-	}
-	store_bind_text(st, 1, x->req->cap[0]);
-	rc = store_step(st);
-	if (rc == STORE_ROW)
-		out = event_json(x->c, st);
-	store_reset(st);
-	if (rc == STORE_DONE)
+	if (rc == TLY_OK)
+		rc = latest_of(x->c, ids, n, &best);
+	free(ids);
+	if (rc == TLY_OK && best)
+		rc = event_stored(x->c, best, &out);
+	if (rc == TLY_OK && !best)
 		api_not_found(x, "event");
-	else if (out)
+	else if (rc == TLY_OK)
 		api_send(x, "event", out);
 	else
 		api_store_failed(x);

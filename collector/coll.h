@@ -24,11 +24,13 @@ enum coll_refusal {
 	REFUSE_COUNT
 };
 
+struct evkey;
 struct ingest_mqtt;
 
 struct coll {
 	struct conf *conf;
 	struct store *store;
+	struct evkey *evkey;		/* the events' keys (evkey.h) */
 	struct httpd *http;
 	char *tls_pem[2];		/* cert and key, alive while serving */
 	const char *api_key;		/* NULL: the /api/v1 API is closed */

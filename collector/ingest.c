@@ -404,15 +404,15 @@ void ingest_event_key(const struct event *ev, char key[INGEST_KEY_LEN])
 		snprintf(key, INGEST_KEY_LEN, "customer:%s", ev->customer);
 }
 
-int ingest_event(struct store_conn *c, const struct event *ev,
-		 const char *source, struct ingest_ev *out,
-		 struct ingest_late *late)
+int ingest_event(struct store_conn *c, struct evkey *ek,
+		 const struct event *ev, const char *source,
+		 struct ingest_ev *out, struct ingest_late *late)
 {
 	static const char *const sql =
 		"INSERT INTO events (lago_id, sub_key, transaction_id, sub, "
 		"customer, code, ts_ms, properties, precise_total_amount_cents,"
 		" source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-		"ON CONFLICT (transaction_id, sub_key) DO NOTHING";
+		"RETURNING id";
 	char key[INGEST_KEY_LEN];
 	struct store_stmt *st = NULL;
 	const char *props = ev->props_json;	/* ev_parse made it */
@@ -420,10 +420,13 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 	int rc;
 
 	out->inserted = 0;
+	ingest_event_key(ev, key);
+	rc = evkey_find(ek, c, ev->transaction_id, key, &out->id);
+	if (rc != TLY_OK || out->id)
+		return rc;		/* held already, or a failure */
 	if (util_uuid7(out->lago_id) != TLY_OK)
 		return TLY_EIO;
 	out->created_ms = util_now_ms();
-	ingest_event_key(ev, key);
 	if (!props)
 		props = printed = cJSON_PrintUnformatted(ev->props);
 	if (!props)
@@ -441,13 +444,19 @@ int ingest_event(struct store_conn *c, const struct event *ev,
 		store_bind_text(st, 9, ev->precise_total_amount_cents);
 		store_bind_text(st, 10, source);
 		store_bind_i64(st, 11, out->created_ms);
-		rc = store_run(st);
+		rc = store_step(st);
+		if (rc == STORE_ROW)
+			out->id = store_col_i64(st, 0);
+		store_reset(st);
+		rc = rc == STORE_ROW ? TLY_OK : rc == STORE_DONE ? TLY_EDB : rc;
 	}
 	cJSON_free(printed);
 	if (rc == TLY_OK)
-		out->inserted = store_changes(c) > 0;
+		rc = evkey_add(ek, c, ev->transaction_id, key, out->id);
+	if (rc == TLY_OK)
+		out->inserted = 1;
 	/* Customer-keyed events (no sub) are not billed by subscription. */
-	if (rc == TLY_OK && out->inserted && ev->sub) {
+	if (rc == TLY_OK && ev->sub) {
 		struct late_item u = {ev->sub, ev->code, ev->transaction_id, 0,
 				      ev->ts_ms, ev->ts_ms, 1, source};
 
@@ -499,6 +508,7 @@ static int agent_count(struct store_conn *c, const char *agent_id,
 
 /* One batch through store_write: apply_run is its job. */
 struct apply_job {
+	struct evkey *ek;
 	const char *agent_id;
 	const struct wire_batch *b;
 	int duplicate;			/* the batch was applied before */
@@ -528,8 +538,8 @@ static int apply_run(struct store_conn *c, void *arg)
 		if (r->kind == WIRE_AGG)
 			rc = apply_agg(c, &r->u.agg, a->agent_id, &a->late);
 		else
-			rc = ingest_event(c, &r->u.ev, a->agent_id, &e,
-					  &a->late);
+			rc = ingest_event(c, a->ek, &r->u.ev, a->agent_id,
+					  &e, &a->late);
 		a->dups += !e.inserted;
 	}
 	if (rc == TLY_OK)
@@ -540,7 +550,7 @@ static int apply_run(struct store_conn *c, void *arg)
 int ingest_apply(struct coll *co, const char *agent_id,
 		 const struct wire_batch *b, int *duplicate)
 {
-	struct apply_job a = {.agent_id = agent_id, .b = b};
+	struct apply_job a = {.ek = co->evkey, .agent_id = agent_id, .b = b};
 	struct store_job j = {.run = apply_run, .arg = &a};
 	int rc = store_write(co->store, &j);
 

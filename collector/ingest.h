@@ -18,6 +18,7 @@
 #define TALLY_INGEST_H
 
 #include "coll.h"
+#include "evkey.h"
 #include "httpd.h"
 #include "store.h"
 #include "util.h"
@@ -71,19 +72,20 @@ void ingest_event_key(const struct event *ev, char key[INGEST_KEY_LEN]);
 /* What ingest_event did with one event. */
 struct ingest_ev {
 	int inserted;			/* 1: stored; 0: held already */
+	int64_t id;			/* the event's row, new or held */
 	char lago_id[UTIL_UUID_LEN];	/* inserted: its new lago_id */
 	int64_t created_ms;		/* inserted: its created_at, Unix ms */
 };
 
 /*
  * Insert one raw event from source ("api" or an agent id) unless its
- * (subscription, transaction_id) is held already; *out says which.
- * A new event that is late is recorded as such and added to *late.
- * Runs inside the caller's transaction, if any.
+ * (subscription, transaction_id) is held already (ek, the store's);
+ * *out says which.  A new event that is late is recorded as such and
+ * added to *late.  Runs inside the caller's write transaction.
  */
-int ingest_event(struct store_conn *c, const struct event *ev,
-		 const char *source, struct ingest_ev *out,
-		 struct ingest_late *late);
+int ingest_event(struct store_conn *c, struct evkey *ek,
+		 const struct event *ev, const char *source,
+		 struct ingest_ev *out, struct ingest_late *late);
 
 /* What became of one batch: the answer HTTPS and MQTT both give. */
 struct ingest_result {

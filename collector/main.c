@@ -17,6 +17,7 @@
 #include "db.h"
 #include "err.h"
 #include "event.h"
+#include "evkey.h"
 #include "ingest_mqtt.h"
 #include "invoice_store.h"
 #include "jsonmem.h"
@@ -42,10 +43,21 @@ static void open_store(struct coll *co)
 {
 	int rc = store_open(&co->store, conf_str(co->conf, CK_DB));
 
+	if (rc == TLY_OK) {
+		rc = evkey_open(co->store, 0, &co->evkey);
+		if (rc != TLY_OK)
+			store_close(&co->store);
+	}
 	if (rc != TLY_OK)
 		cli_die(&coll_prog, rc == TLY_ECONFIG ? 2 : 1,
 			"cannot open the store %s: %s (see the log above)",
 			conf_str(co->conf, CK_DB), tly_strerror(rc));
+}
+
+static void close_store(struct coll *co)
+{
+	evkey_close(&co->evkey);
+	store_close(&co->store);
 }
 
 static int cmd_agents(struct coll *co, int argc, char **argv)
@@ -85,7 +97,7 @@ static int cmd_agents(struct coll *co, int argc, char **argv)
 			"list, revoke)", verb);
 	}
 	store_release(c);
-	store_close(&co->store);
+	close_store(co);
 	return rc == TLY_OK ? 0 : 1;
 }
 
@@ -118,7 +130,7 @@ static int cmd_bill(struct coll *co, int argc, char **argv)
 			"such as 2025-12-01T00:00:00Z, or Unix seconds)", argv[1]);
 	open_store(co);
 	rc = bill_at(co, at);
-	store_close(&co->store);
+	close_store(co);
 	if (rc != TLY_OK)
 		fprintf(stderr, "tally-collector: bill: %s (see the log "
 			"above)\n", tly_strerror(rc));
@@ -139,13 +151,13 @@ static int serve(struct coll *co)
 		log_warn("no api_key set: the /api/v1 API answers 401 to all");
 	open_store(co);
 	if (server_start(co) != TLY_OK) {
-		store_close(&co->store);
+		close_store(co);
 		cli_die(&coll_prog, 1, "cannot start the HTTP server (see the "
 			"log above)");
 	}
 	if (conf_str(co->conf, CK_MQTT) && ingest_mqtt_start(co) != TLY_OK) {
 		server_stop(co);
-		store_close(&co->store);
+		close_store(co);
 		cli_die(&coll_prog, 2, "cannot consume from the MQTT broker %s "
 			"(see the log above)", conf_str(co->conf, CK_MQTT));
 	}
@@ -165,7 +177,7 @@ static int serve(struct coll *co)
 	log_info("signal %d: stopping", sig);
 	ingest_mqtt_stop(co);
 	server_stop(co);
-	store_close(&co->store);
+	close_store(co);
 	log_info("stopped");
 	return 0;
 }

@@ -144,3 +144,8 @@ int64_t store_changes(struct store_conn *c)
 {
 	return ENGINE(c)->changes(c);
 }
+
+uint64_t store_txn(struct store_conn *c)
+{
+	return ENGINE(c)->txn(c);
+}

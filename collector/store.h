@@ -67,6 +67,7 @@ struct store_engine {
 	int (*col_null)(struct store_stmt *st, int i);
 	void (*reset)(struct store_stmt *st);
 	int64_t (*changes)(struct store_conn *c);
+	uint64_t (*txn)(struct store_conn *c);
 	int (*write)(struct store *s, struct store_job *j);
 };
 
@@ -123,6 +124,13 @@ int store_run(struct store_stmt *st);
 
 /* Rows changed by the last write on c. */
 int64_t store_changes(struct store_conn *c);
+
+/*
+ * A number that changes each time a transaction begins on c (store_begin,
+ * or a store_write round, each of its tries): a module that keeps a cache
+ * of the database in memory can tell when to bring it up to date.
+ */
+uint64_t store_txn(struct store_conn *c);
 
 /* Run SQL text with no parameters and no results. */
 int store_exec(struct store_conn *c, const char *sql);

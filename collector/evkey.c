@@ -1,0 +1,455 @@
+/*
+ * evkey.c - the collector's two-tier index of raw events' keys (evkey.h
+ * says why).
+ */
+#include "evkey.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "err.h"
+#include "log.h"
+
+#define MIN_SLOTS 1024		/* a power of two */
+#define SUB_SEED UINT64_C(0x9e3779b97f4a7c15)	/* sub_key's seed: xor */
+
+static const char *const sql_seed =
+	"SELECT value FROM meta WHERE key = 'event_keys_seed'";
+static const char *const sql_merged =
+	"SELECT value FROM meta WHERE key = 'event_keys_merged'";
+static const char *const sql_set_merged =
+	"UPDATE meta SET value = ? WHERE key = 'event_keys_merged'";
+static const char *const sql_tail =
+	"SELECT id, transaction_id, sub_key FROM events WHERE id > ? "
+	"ORDER BY id";
+static const char *const sql_put =
+	"INSERT INTO event_keys (txh, subh, ev) VALUES (?, ?, ?) "
+	"ON CONFLICT DO NOTHING";
+static const char *const sql_tree_key =
+	"SELECT e.id FROM event_keys k JOIN events e ON e.id = k.ev "
+	"WHERE k.txh = ? AND k.subh = ? AND e.transaction_id = ? "
+	"AND e.sub_key = ? LIMIT 1";
+static const char *const sql_tree_tx =
+	"SELECT e.id FROM event_keys k JOIN events e ON e.id = k.ev "
+	"WHERE k.txh = ? AND e.transaction_id = ?";
+static const char *const sql_row_key =
+	"SELECT 1 FROM events WHERE id = ? AND transaction_id = ? "
+	"AND sub_key = ?";
+static const char *const sql_row_tx =
+	"SELECT 1 FROM events WHERE id = ? AND transaction_id = ?";
+
+struct ek_ent {
+	uint64_t txh, subh;
+	int64_t id;
+};
+
+struct evkey {
+	uint64_t seed;
+	size_t tail_max;
+	/* The mirror: the tail in id order, then this transaction's keys. */
+	struct ek_ent *ent;
+	size_t n;			/* entries */
+	size_t committed;		/* ent[0..committed) read from events */
+	size_t cap;			/* room in ent: nslots / 2 */
+	uint32_t *slot;			/* index into ent + 1; 0: empty */
+	size_t nslots;			/* a power of two, or 0 */
+	int64_t merged;			/* event_keys_merged it stands on */
+	int64_t upto;			/* the newest id read from events */
+	uint64_t txn;			/* store_txn caught up in, if in_txn */
+	int in_txn;
+};
+
+static void ek_hash(const struct evkey *k, const char *tx,
+		    const char *sub_key, uint64_t *txh, uint64_t *subh)
+{
+	*txh = XXH3_64bits_withSeed(tx, strlen(tx), k->seed);
+	if (subh)
+		*subh = XXH3_64bits_withSeed(sub_key, strlen(sub_key),
+					     k->seed ^ SUB_SEED);
+}
+
+/* ---- The mirror: open addressing on txh, linear probes, half load ---- */
+
+/*
+ * Entries of one txh sit in one run of slots, so a lookup by transaction
+ * id alone (GET) walks the same run as one by the whole key.
+ */
+static size_t ek_home(const struct evkey *k, uint64_t txh)
+{
+	return (size_t)(txh & (k->nslots - 1));
+}
+
+static void ek_place(struct evkey *k, size_t i)
+{
+	size_t s = ek_home(k, k->ent[i].txh);
+
+	while (k->slot[s])
+		s = (s + 1) & (k->nslots - 1);
+	k->slot[s] = (uint32_t)(i + 1);
+}
+
+/* Twice the room; entries go back in arrival order (ek_truncate). */
+static int ek_grow(struct evkey *k)
+{
+	size_t nslots = k->nslots ? 2 * k->nslots : MIN_SLOTS;
+	struct ek_ent *ent;
+	uint32_t *slot;
+
+	if (nslots / 2 > UINT32_MAX - 1)
+		return TLY_ENOMEM;
+	ent = realloc(k->ent, nslots / 2 * sizeof(*ent));
+	if (!ent)
+		return TLY_ENOMEM;
+	k->ent = ent;
+	slot = calloc(nslots, sizeof(*slot));
+	if (!slot)
+		return TLY_ENOMEM;
+	free(k->slot);
+	k->slot = slot;
+	k->nslots = nslots;
+	k->cap = nslots / 2;
+	for (size_t i = 0; i < k->n; i++)
+		ek_place(k, i);
+	return TLY_OK;
+}
+
+static int ek_push(struct evkey *k, uint64_t txh, uint64_t subh, int64_t id)
+{
+	if (k->n == k->cap && ek_grow(k) != TLY_OK) {
+		log_error("evkey: out of memory for %zu keys", k->n + 1);
+		return TLY_ENOMEM;
+	}
+	k->ent[k->n].txh = txh;
+	k->ent[k->n].subh = subh;
+	k->ent[k->n].id = id;
+	ek_place(k, k->n++);
+	return TLY_OK;
+}
+
+/*
+ * Drop the newest entries down to n.  Emptying a slot is safe only
+ * because entries leave in the reverse of their arrival: none still
+ * present was placed after the one leaving, so none probed past it.
+ */
+static void ek_truncate(struct evkey *k, size_t n)
+{
+	while (k->n > n) {
+		size_t s = ek_home(k, k->ent[--k->n].txh);
+
+		while (k->slot[s] != k->n + 1)
+			s = (s + 1) & (k->nslots - 1);
+		k->slot[s] = 0;
+	}
+}
+
+static void ek_clear(struct evkey *k)
+{
+	if (k->slot)
+		memset(k->slot, 0, k->nslots * sizeof(*k->slot));
+	k->n = k->committed = 0;
+}
+
+/* ---- The table ---------------------------------------------------------- */
+
+/* A meta value that must be there and be an integer. */
+static int ek_meta(struct store_conn *c, const char *sql, int64_t *v)
+{
+	struct store_stmt *st = NULL;
+	const char *text;
+	char *end;
+	int rc = store_prepare(c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	rc = store_step(st);
+	text = rc == STORE_ROW ? store_col_text(st, 0) : NULL;
+	if (text) {
+		*v = strtoll(text, &end, 10);
+		rc = *end || end == text ? TLY_EDB : TLY_OK;
+	} else if (rc != TLY_EDB) {
+		rc = TLY_EDB;
+	}
+	if (rc != TLY_OK)
+		log_error("evkey: %s: no integer there; is this a tally "
+			  "collector database?", sql);
+	store_reset(st);
+	return rc;
+}
+
+/*
+ * Bring the mirror up to what is committed: drop the tentative keys,
+ * start afresh if a merge moved the tail's start, and read the rows
+ * added since.
+ */
+static int ek_catch_up(struct evkey *k, struct store_conn *c)
+{
+	struct store_stmt *st = NULL;
+	int64_t merged;
+	int rc;
+
+	k->in_txn = 0;
+	ek_truncate(k, k->committed);
+	rc = ek_meta(c, sql_merged, &merged);
+	if (rc != TLY_OK)
+		return rc;
+	if (merged != k->merged) {
+		ek_clear(k);
+		k->merged = k->upto = merged;
+	}
+	rc = store_prepare(c, sql_tail, &st);
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, k->upto);
+	while ((rc = store_step(st)) == STORE_ROW) {
+		const char *tx = store_col_text(st, 1);
+		const char *key = store_col_text(st, 2);
+		uint64_t txh, subh;
+
+		if (!tx || !key) {
+			rc = TLY_ENOMEM;
+			break;
+		}
+		ek_hash(k, tx, key, &txh, &subh);
+		rc = ek_push(k, txh, subh, store_col_i64(st, 0));
+		if (rc != TLY_OK)
+			break;
+		k->upto = k->ent[k->n - 1].id;
+		k->committed = k->n;
+	}
+	store_reset(st);
+	return rc == STORE_DONE ? TLY_OK : rc;
+}
+
+static int ek_cmp(const void *a, const void *b)
+{
+	const struct ek_ent *x = a, *y = b;
+
+	/* SQLite's order of the integers they are stored as. */
+	if (x->txh != y->txh)
+		return (int64_t)x->txh < (int64_t)y->txh ? -1 : 1;
+	if (x->subh != y->subh)
+		return (int64_t)x->subh < (int64_t)y->subh ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Move the committed tail into event_keys, in key order, and move the
+ * tail's start past it.  The mirror keeps the keys until the next
+ * catch-up sees the new start: if this transaction rolls back, they are
+ * still where they were.
+ */
+static int ek_merge(struct evkey *k, struct store_conn *c)
+{
+	struct ek_ent *sorted = malloc(k->committed * sizeof(*sorted));
+	struct store_stmt *st = NULL;
+	char upto[24];
+	int rc = TLY_OK;
+
+	if (!sorted)
+		return TLY_ENOMEM;
+	memcpy(sorted, k->ent, k->committed * sizeof(*sorted));
+	qsort(sorted, k->committed, sizeof(*sorted), ek_cmp);
+	for (size_t i = 0; rc == TLY_OK && i < k->committed; i++) {
+		rc = store_prepare(c, sql_put, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_i64(st, 1, (int64_t)sorted[i].txh);
+		store_bind_i64(st, 2, (int64_t)sorted[i].subh);
+		store_bind_i64(st, 3, sorted[i].id);
+		rc = store_run(st);
+	}
+	free(sorted);
+	if (rc == TLY_OK)
+		rc = store_prepare(c, sql_set_merged, &st);
+	if (rc == TLY_OK) {
+		snprintf(upto, sizeof(upto), "%" PRId64, k->upto);
+		store_bind_text(st, 1, upto);
+		rc = store_run(st);
+	}
+	if (rc == TLY_OK)
+		log_info("evkey: %zu event keys merged (events up to id %s)",
+			 k->committed, upto);
+	return rc;
+}
+
+/* The first use in a write transaction catches up, and may merge. */
+static int ek_enter(struct evkey *k, struct store_conn *c)
+{
+	uint64_t txn = store_txn(c);
+	int rc;
+
+	if (k->in_txn && k->txn == txn)
+		return TLY_OK;
+	rc = ek_catch_up(k, c);
+	if (rc == TLY_OK && k->committed >= k->tail_max)
+		rc = ek_merge(k, c);
+	if (rc == TLY_OK) {
+		k->txn = txn;
+		k->in_txn = 1;
+	}
+	return rc;
+}
+
+/* Whether event id has transaction id tx (and sub_key, unless NULL). */
+static int ek_row_is(struct store_conn *c, int64_t id, const char *tx,
+		     const char *sub_key, int *yes)
+{
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(c, sub_key ? sql_row_key : sql_row_tx, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, id);
+	store_bind_text(st, 2, tx);
+	if (sub_key)
+		store_bind_text(st, 3, sub_key);
+	rc = store_step(st);
+	store_reset(st);
+	*yes = rc == STORE_ROW;
+	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+}
+
+/* ---- The interface -------------------------------------------------------- */
+
+int evkey_open(struct store *s, size_t tail_max, struct evkey **out)
+{
+	struct evkey *k = calloc(1, sizeof(*k));
+	struct store_conn *c;
+	int64_t seed = 0;
+	int rc;
+
+	*out = NULL;
+	if (!k)
+		return TLY_ENOMEM;
+	c = store_acquire(s);
+	rc = ek_meta(c, sql_seed, &seed);
+	store_release(c);
+	if (rc != TLY_OK) {
+		free(k);
+		return rc;
+	}
+	k->seed = (uint64_t)seed;
+	k->tail_max = tail_max ? tail_max : EVKEY_TAIL_MAX;
+	k->merged = -1;		/* read at the first catch-up */
+	*out = k;
+	return TLY_OK;
+}
+
+void evkey_close(struct evkey **kp)
+{
+	struct evkey *k = kp ? *kp : NULL;
+
+	if (!k)
+		return;
+	free(k->ent);
+	free(k->slot);
+	free(k);
+	*kp = NULL;
+}
+
+int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
+	       const char *sub_key, int64_t *id)
+{
+	struct store_stmt *st = NULL;
+	uint64_t txh, subh;
+	int rc = ek_enter(k, c), yes = 0;
+
+	*id = 0;
+	if (rc != TLY_OK)
+		return rc;
+	ek_hash(k, tx, sub_key, &txh, &subh);
+	for (size_t s = k->nslots ? ek_home(k, txh) : 0;
+	     k->nslots && k->slot[s]; s = (s + 1) & (k->nslots - 1)) {
+		const struct ek_ent *e = &k->ent[k->slot[s] - 1];
+
+		if (e->txh != txh || e->subh != subh)
+			continue;
+		rc = ek_row_is(c, e->id, tx, sub_key, &yes);
+		if (rc != TLY_OK || yes) {
+			*id = yes ? e->id : 0;
+			return rc;
+		}
+	}
+	rc = store_prepare(c, sql_tree_key, &st);
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, (int64_t)txh);
+	store_bind_i64(st, 2, (int64_t)subh);
+	store_bind_text(st, 3, tx);
+	store_bind_text(st, 4, sub_key);
+	rc = store_step(st);
+	if (rc == STORE_ROW)
+		*id = store_col_i64(st, 0);
+	store_reset(st);
+	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+}
+
+int evkey_add(struct evkey *k, struct store_conn *c, const char *tx,
+	      const char *sub_key, int64_t id)
+{
+	uint64_t txh, subh;
+	int rc = ek_enter(k, c);
+
+	if (rc != TLY_OK)
+		return rc;
+	ek_hash(k, tx, sub_key, &txh, &subh);
+	return ek_push(k, txh, subh, id);
+}
+
+/* Append id to the growing array *ids of *n. */
+static int ids_push(int64_t **ids, size_t *n, int64_t id)
+{
+	int64_t *more;
+
+	if ((*n & (*n - 1)) == 0) {	/* 0, 1, 2, 4...: full */
+		more = realloc(*ids, (*n ? 2 * *n : 1) * sizeof(*more));
+		if (!more)
+			return TLY_ENOMEM;
+		*ids = more;
+	}
+	(*ids)[(*n)++] = id;
+	return TLY_OK;
+}
+
+int evkey_tx_ids(struct evkey *k, struct store_conn *c, const char *tx,
+		 int64_t **ids, size_t *n)
+{
+	struct store_stmt *st = NULL;
+	uint64_t txh;
+	int rc = ek_catch_up(k, c), yes = 0;
+
+	*ids = NULL;
+	*n = 0;
+	ek_hash(k, tx, NULL, &txh, NULL);
+	for (size_t s = k->nslots ? ek_home(k, txh) : 0;
+	     rc == TLY_OK && k->nslots && k->slot[s];
+	     s = (s + 1) & (k->nslots - 1)) {
+		const struct ek_ent *e = &k->ent[k->slot[s] - 1];
+
+		if (e->txh != txh)
+			continue;
+		rc = ek_row_is(c, e->id, tx, NULL, &yes);
+		if (rc == TLY_OK && yes)
+			rc = ids_push(ids, n, e->id);
+	}
+	if (rc == TLY_OK)
+		rc = store_prepare(c, sql_tree_tx, &st);
+	if (rc == TLY_OK) {
+		store_bind_i64(st, 1, (int64_t)txh);
+		store_bind_text(st, 2, tx);
+		while (rc == TLY_OK && (rc = store_step(st)) == STORE_ROW)
+			rc = ids_push(ids, n, store_col_i64(st, 0));
+		store_reset(st);
+		if (rc == STORE_DONE)
+			rc = TLY_OK;
+	}
+	if (rc != TLY_OK) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
