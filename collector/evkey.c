@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "util.h"
 
 #define MIN_SLOTS 1024		/* a power of two */
 #define SUB_SEED UINT64_C(0x9e3779b97f4a7c15)	/* sub_key's seed: xor */
@@ -245,6 +246,7 @@ static int ek_merge(struct evkey *k, struct store_conn *c)
 {
 	struct ek_ent *sorted = malloc(k->committed * sizeof(*sorted));
 	struct store_stmt *st = NULL;
+	int64_t t0 = util_now_ms();
 	char upto[24];
 	int rc = TLY_OK;
 
@@ -270,8 +272,9 @@ static int ek_merge(struct evkey *k, struct store_conn *c)
 		rc = store_run(st);
 	}
 	if (rc == TLY_OK)
-		log_info("evkey: %zu event keys merged (events up to id %s)",
-			 k->committed, upto);
+		log_info("evkey: %zu event keys merged (events up to id %s) "
+			 "in %lld ms", k->committed, upto,
+			 (long long)(util_now_ms() - t0));
 	return rc;
 }
 
