@@ -193,7 +193,7 @@ demo: deps
 # The performance table: agent, collector and their limits, measured in
 # one run (bench/bench.py; sizes through BENCH_* variables).  Not part of
 # check.  The tools are built apart from the sanitizer builds.
-BENCH_TOOLS := build/bench/limit build/bench/loadgen
+BENCH_TOOLS := build/bench/limit build/bench/loadgen build/bench/rssfloor
 
 build/bench/limit: bench/limit.c bench/bench_event.h agent/seen.h
 	@mkdir -p $(@D)
@@ -208,6 +208,14 @@ build/bench/loadgen: bench/loadgen.c bench/bench_event.h
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g -std=c11 $(WARN) \
 	  $(shell pkg-config --cflags libcurl) -o $@ $< \
 	  $(shell pkg-config --libs libcurl)
+
+# Linked with the agent's libraries, each kept though unused (bench 8).
+build/bench/rssfloor: bench/rssfloor.c
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -std=c11 $(WARN) \
+	  $(shell pkg-config --cflags libcurl) -o $@ $< \
+	  -Wl,--no-as-needed $(AGENT_LIBS) -lm
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all $(BENCH_TOOLS)

@@ -50,6 +50,7 @@ AGENT = os.path.join(ROOT, "bin", "tally-agent")
 COLLECTOR = os.path.join(ROOT, "bin", "tally-collector")
 LIMIT = os.path.join(ROOT, "build", "bench", "limit")
 LOADGEN = os.path.join(ROOT, "build", "bench", "loadgen")
+RSSFLOOR = os.path.join(ROOT, "build", "bench", "rssfloor")
 OUT = os.path.join(ROOT, "bench", "out")
 API_KEY = "bench-api-key"
 
@@ -441,6 +442,27 @@ def same_rows(agent_db, limit_db, tx):
     return norm[0] == norm[1] and a[1] == b[1] and a[1] is not None, a[1], b[1]
 
 
+def needed(binary):
+    """The shared libraries binary loads, by name (ldd)."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    return {l.split()[0] for l in out.splitlines() if "=>" in l}
+
+
+def rss_floor():
+    """rssfloor.c's resident set, and whether it loads what the agent does."""
+    out = subprocess.run([RSSFLOOR], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    res = json.loads(out)
+    agent, floor = needed(AGENT), needed(RSSFLOOR)
+    res["libs"] = len(floor)
+    res["warn"] = ""
+    if agent != floor:
+        res["warn"] = "; WARNING: libraries differ from the agent's: %s" % " ".join(
+            sorted(agent ^ floor))
+    return res
+
+
 def phase_intake(ctx):
     # Shipping points at a port nobody listens on: intake alone is measured.
     ag = Agent("agent-intake", "http://127.0.0.1:%d" % free_port()).start()
@@ -481,10 +503,16 @@ def phase_intake(ctx):
     row("intake_sock", "3 agent intake, Unix socket", res["events_per_s"], "ev/s",
         detail="%s events, %d conns x %d lines/write, %.2f s; agent CPU %.2f cores"
         % ("{:,}".format(ns), res["conns"], res["batch"], res["seconds"], cores))
+    floor = rss_floor()
+    row("rss_floor", "8 RSS floor: the agent's libraries alone",
+        floor["rss_kb"] / 1024, "MiB",
+        detail="rssfloor.c: the same %d shared libraries, curl_global_init, nothing "
+        "else; RssAnon %.1f MiB%s" % (floor["libs"], floor["anon_kb"] / 1024,
+                                      floor["warn"]), fmt="{:.1f}")
     row("rss_idle", "8 agent RSS idle", idle / 1024, "MiB", 8, "<=",
-        "VmRSS 1 s after start; of it anonymous (RssAnon) %.1f MiB, the rest "
-        "shared-library pages; Pss %.1f MiB" % (idle_anon / 1024, idle_pss / 1024),
-        fmt="{:.1f}")
+        "VmRSS 1 s after start, %.1f MiB above the floor; RssAnon %.1f MiB; "
+        "Pss %.1f MiB" % ((idle - floor["rss_kb"]) / 1024, idle_anon / 1024,
+                          idle_pss / 1024), fmt="{:.1f}")
     row("rss_load", "8 agent RSS peak under load (2)", peak / 1024, "MiB", 32, "<=",
         "VmHWM after (2); RssAnon then %.1f MiB" % (anon / 1024), fmt="{:.1f}")
     ag.stop()
@@ -778,7 +806,7 @@ def main():
     global WORK
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    for f in (AGENT, COLLECTOR, LIMIT, LOADGEN):
+    for f in (AGENT, COLLECTOR, LIMIT, LOADGEN, RSSFLOOR):
         if not os.access(f, os.X_OK):
             sys.exit("bench: %s is missing: run `make bench`" % f)
     only = [p for p in os.environ.get("BENCH_ONLY", "").split(",") if p]

@@ -84,8 +84,10 @@ static void event(const char *tx, const char *code, int64_t ts_ms,
 {
 	char sql[512];
 
-	snprintf(sql, sizeof(sql), "INSERT INTO events VALUES ('%s', 's1', "
-		 "'%s', 's1', NULL, '%s', %lld, '%s', NULL, 'api', %lld)", tx, tx,
+	snprintf(sql, sizeof(sql), "INSERT INTO events (lago_id, sub_key, "
+		 "transaction_id, sub, customer, code, ts_ms, properties, "
+		 "precise_total_amount_cents, source, created_at) VALUES ('%s', "
+		 "'s1', '%s', 's1', NULL, '%s', %lld, '%s', NULL, 'api', %lld)", tx, tx,
 		 code, (long long)ts_ms, props, (long long)ts_ms);
 	exec(sql);
 }
