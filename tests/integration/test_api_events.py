@@ -2,7 +2,7 @@
 against a real collector: Lago's event object, a repeat answered 200 and
 counted once, each validation error with Lago's exact body (per index in
 a batch), the batch cap, all or nothing, every timestamp form, the API
-key, and events kept across a restart."""
+key, events kept across a restart, and two collectors on one database."""
 import calendar
 import json
 import re
@@ -349,6 +349,39 @@ def restart_keeps_events(t):
     same(post(c, {"transaction_id": "keep", "code": "calls",
                   "external_subscription_id": "s"}), ev)
     assert api_events_total(c) == 0
+
+
+@s.test
+def two_collectors_one_database(t):
+    """Two collectors on one SQLite file: a repeat sent to the other one
+    is still a repeat, and each finds the other's events by id."""
+    a = Collector(t)
+    b = Collector(t, db=a.db)
+    subscribe(a)
+    first = {}
+    for i in range(40):
+        c = (a, b)[i % 2]
+        first[i] = post(c, {"transaction_id": "tx-%d" % i, "code": "calls",
+                            "external_subscription_id": "sub_1",
+                            "timestamp": 1732464000 + i})
+    # Every repeat to the other collector, in a batch with one new event.
+    for i in range(40):
+        c = (b, a)[i % 2]
+        st, body = c.api("POST", "/events/batch", {"events": [
+            {"transaction_id": "tx-%d" % i, "code": "other",
+             "external_subscription_id": "sub_1"},
+            {"transaction_id": "new-%d" % i, "code": "calls",
+             "external_subscription_id": "sub_1"}]})
+        assert st == 200, body
+        same(body["events"][0], first[i])
+        st, got = c.api("GET", "/events/tx-%d" % i)
+        assert st == 200, got
+        same(got["event"], first[i])
+    assert api_events_total(a) + api_events_total(b) == 80
+    for c in (a, b):
+        st, body = c.api("GET", "/events/new-39")
+        assert st == 200 and body["event"]["code"] == "calls", body
+        assert c.api("GET", "/events/none")[0] == 404
 
 
 if __name__ == "__main__":
