@@ -139,6 +139,22 @@ static void tx_of(char *buf, size_t n, int i)
 	snprintf(buf, n, "tx-%04d-%08x", i, (unsigned)i * 2654435761u);
 }
 
+/* put the events tx_of(from..to-1) of key; their ids in ids[j] if asked. */
+static void put_range(struct side *d, int from, int to, const char *key,
+		      int64_t *ids)
+{
+	char tx[32];
+
+	for (int j = from; j < to; j++) {
+		int64_t id;
+
+		tx_of(tx, sizeof(tx), j);
+		id = put(d, tx, key);
+		if (ids)
+			ids[j] = id;
+	}
+}
+
 static void finds_what_was_added(void **state)
 {
 	struct side d;
@@ -237,10 +253,7 @@ static void merge_rolled_back(void **state)
 	(void)state;
 	side_open(&d, 16);
 	begin(&d);
-	for (int j = 0; j < 20; j++) {
-		tx_of(tx, sizeof(tx), j);
-		put(&d, tx, "s");
-	}
+	put_range(&d, 0, 20, "s", NULL);
 	end(&d, 1);
 	begin(&d);
 	tx_of(tx, sizeof(tx), 0);
@@ -271,10 +284,7 @@ static void two_stores_share_the_keys(void **state)
 		struct side *w = i % 40 ? &b : &a;	/* turn about */
 
 		begin(w);
-		for (int j = i; j < i + 20; j++) {
-			tx_of(tx, sizeof(tx), j);
-			ids[j] = put(w, tx, "s");
-		}
+		put_range(w, i, i + 20, "s", ids);
 		end(w, 1);
 	}
 	for (int side = 0; side < 2; side++) {
@@ -324,10 +334,7 @@ static void match_is_checked_against_the_row(void **state)
 	assert_int_equal(find(&d, "old", "s"), 0);
 	end(&d, 1);
 	begin(&d);
-	for (int j = 0; j < 10; j++) {
-		tx_of(tx, sizeof(tx), j);
-		put(&d, tx, "s");
-	}
+	put_range(&d, 0, 10, "s", NULL);
 	end(&d, 1);
 	begin(&d);
 	assert_int_equal(find(&d, "x", "s"), 0);	/* merges */
@@ -361,7 +368,6 @@ static void tx_ids_finds_each_subscription(void **state)
 {
 	struct side d;
 	int64_t one = 0, got = 0;
-	char tx[32];
 
 	(void)state;
 	side_open(&d, 8);
@@ -375,10 +381,7 @@ static void tx_ids_finds_each_subscription(void **state)
 	assert_int_equal(got, one);
 	assert_int_equal(tx_ids(&d, "none", NULL), 0);
 	begin(&d);
-	for (int j = 0; j < 10; j++) {
-		tx_of(tx, sizeof(tx), j);
-		put(&d, tx, "sub_1");
-	}
+	put_range(&d, 0, 10, "sub_1", NULL);
 	put(&d, "shared", "sub_3");
 	end(&d, 1);
 	begin(&d);
