@@ -167,15 +167,16 @@ static int ek_meta(struct store_conn *c, const char *sql, int64_t *v)
 		return rc;
 	rc = store_step(st);
 	text = rc == STORE_ROW ? store_col_text(st, 0) : NULL;
-	if (text) {
+	if (text)
 		*v = strtoll(text, &end, 10);
-		rc = *end || end == text ? TLY_EDB : TLY_OK;
-	} else if (rc != TLY_EDB) {
+	if (text && end != text && !*end) {
+		rc = TLY_OK;
+	} else {
+		if (rc != TLY_EDB)	/* else the store said why */
+			log_error("evkey: %s: no integer there; is this a "
+				  "tally collector database?", sql);
 		rc = TLY_EDB;
 	}
-	if (rc != TLY_OK)
-		log_error("evkey: %s: no integer there; is this a tally "
-			  "collector database?", sql);
 	store_reset(st);
 	return rc;
 }
