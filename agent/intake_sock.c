@@ -24,6 +24,7 @@
 #include "agent.h"
 #include "agent_conf.h"
 #include "err.h"
+#include "jtext.h"
 #include "log.h"
 #include "util.h"
 
@@ -80,32 +81,33 @@ static void parse_line(const char *text, size_t len, struct line *l)
 	}
 }
 
-/* Answer each line: build the JSON with cJSON so errors are escaped. */
+/*
+ * Answer the lines with one write: the JSON by hand around each value,
+ * which cJSON's printer escapes.  (A cJSON object, a print and two
+ * writes a line held the socket to half the HTTP intake's rate.)
+ */
 static int answer(int fd, struct line *lines, size_t n)
 {
+	struct jtext t = {0};
+	char head[48];
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		cJSON *o = cJSON_CreateObject();
-		char *text;
+		int ok = lines[i].status == 200;
+		cJSON v = {0};
 
-		if (!o)
-			return -1;
-		cJSON_AddNumberToObject(o, "status", lines[i].status);
-		if (lines[i].status == 200)
-			cJSON_AddStringToObject(o, "transaction_id",
-				lines[i].eb.evs[0].transaction_id);
-		else
-			cJSON_AddStringToObject(o, "error", lines[i].error);
-		text = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if (!text)
-			return -1;
-		rc = write_all(fd, text, strlen(text));
-		if (rc == 0)
-			rc = write_all(fd, "\n", 1);
-		cJSON_free(text);
+		v.type = cJSON_String;
+		v.valuestring = ok ? (char *)lines[i].eb.evs[0].transaction_id :
+				lines[i].error;
+		snprintf(head, sizeof(head), "{\"status\":%d,\"%s\":",
+			 lines[i].status, ok ? "transaction_id" : "error");
+		if (jtext_put(&t, head) || jtext_json(&t, &v) ||
+		    jtext_put(&t, "}\n"))
+			rc = -1;
 	}
+	if (rc == 0 && t.len)
+		rc = write_all(fd, t.p, t.len);
+	jtext_free(&t);
 	return rc;
 }
 

@@ -236,6 +236,10 @@ def socket_and_cli_paths(t):
     assert answers[200] == {"status": 422, "error": "body: invalid_json"}, answers[200]
     assert answers[300]["status"] == 422 and "timestamp" in answers[300]["error"]
     assert sum(a["status"] == 200 for a in answers) == 500
+    # Answers are JSON whatever the transaction id holds.
+    odd = 'q"uo\\te\u00e9'
+    assert sock_send(ag, [json.dumps(ev(odd, gb="1"))]) == [
+        {"status": 200, "transaction_id": odd}]
     listen = ["--listen", "127.0.0.1:%d" % ag.port]
     code, out, err = run([AGENT] + listen + ["send", "--code", "storage", "--subscription",
                                              "sub_1", "--transaction-id", "cli-1", "gb=2.25"])
@@ -251,9 +255,10 @@ def socket_and_cli_paths(t):
     assert code == 422, body
     ag.drained()
     held = sorted(tx for tx, _ in col_events(col))
-    assert len(held) == 501 and "cli-1" in held and "h-1" not in held
+    assert len(held) == 502 and "cli-1" in held and "h-1" not in held
+    assert odd in held
     st = ag.status()
-    assert st["accepted_events"] == 501, st
+    assert st["accepted_events"] == 502, st
     # status of a stopped agent reads its buffer.
     ag.proc.stop()
     code, out, _ = run([AGENT, "--data-dir", ag.data, "--listen",
