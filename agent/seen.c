@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <xxhash.h>
 
+#include "bloom.h"
 #include "db.h"
 #include "err.h"
 #include "log.h"
@@ -23,19 +24,8 @@
 #define SLOT_INDEX_MASK ((UINT32_C(1) << SLOT_INDEX_BITS) - 1)
 _Static_assert(SEEN_LOG_MAX <= SLOT_INDEX_MASK, "slot index bits");
 
-/*
- * The Bloom filter over `seen` spares a new key its B-tree lookup (a page
- * read at random, the costliest step left once writes are sequential):
- * 12 to 24 bits a key and 7 probes, so about 1% of new keys still look.
- * The probes of a key all fall in one 512-bit block (a cache line), so
- * asking costs one memory miss, not seven.  Past BLOOM_MAX_BITS (16 MiB)
- * it stops growing and more keys look.
- */
-#define BLOOM_MIN_BITS ((size_t)1 << 21)
-#define BLOOM_MAX_BITS ((size_t)1 << 27)
-#define BLOOM_BITS_PER_KEY 12
-#define BLOOM_K 7
-#define BLOOM_BLOCK 512		/* bits; BLOOM_K probes of 9 bits each */
+/* The Bloom filter over `seen` (bloom.h) grows to 16 MiB at most. */
+#define SEEN_BLOOM_MAX_BITS ((size_t)1 << 27)
 
 #define LOG_ROWS 64		/* seen_log rows per multi-row INSERT */
 
@@ -68,9 +58,7 @@ struct seen {
 	size_t logged;			/* keys[0..logged) are in seen_log */
 	int64_t pending_at;		/* `at` of keys[logged..n) */
 	uint64_t merges;		/* merges so far (for seen_mark) */
-	uint64_t *bloom;		/* over `seen`; NULL: always look */
-	size_t bloom_bits;		/* a power of two */
-	size_t bloom_keys;		/* keys added since it was built */
+	struct bloom bf;		/* over `seen` */
 };
 
 /* ---- Memory that goes back to the kernel ------------------------------------- */
@@ -162,39 +150,18 @@ static void mirror_truncate(struct seen *s, size_t n)
 
 /* ---- The Bloom filter over `seen` ------------------------------------------ */
 
-/* Probe i of k: the block from one half of the fingerprint, the bit in
- * it from 9 bits of the other. */
-static size_t bloom_bit(const struct seen *s, const struct seen_key *k, int i)
+/* The two halves of a fingerprint, as the filter takes them. */
+static uint64_t half(const struct seen_key *k, int i)
 {
-	uint64_t h1, h2;
+	uint64_t h;
 
-	memcpy(&h1, k->b, sizeof(h1));
-	memcpy(&h2, k->b + 8, sizeof(h2));
-	return (size_t)(h1 & (s->bloom_bits / BLOOM_BLOCK - 1)) * BLOOM_BLOCK +
-	       (size_t)((h2 >> (9 * i)) & (BLOOM_BLOCK - 1));
+	memcpy(&h, k->b + 8 * i, sizeof(h));
+	return h;
 }
 
-static void bloom_add(struct seen *s, const struct seen_key *k)
+static void bloom_add_key(struct seen *s, const struct seen_key *k)
 {
-	for (int i = 0; i < BLOOM_K; i++) {
-		size_t b = bloom_bit(s, k, i);
-
-		s->bloom[b / 64] |= (uint64_t)1 << (b % 64);
-	}
-	s->bloom_keys++;
-}
-
-static int bloom_maybe(const struct seen *s, const struct seen_key *k)
-{
-	if (!s->bloom)
-		return 1;
-	for (int i = 0; i < BLOOM_K; i++) {
-		size_t b = bloom_bit(s, k, i);
-
-		if (!(s->bloom[b / 64] & ((uint64_t)1 << (b % 64))))
-			return 0;
-	}
-	return 1;
+	bloom_add(&s->bf, half(k, 0), half(k, 1));
 }
 
 /*
@@ -204,23 +171,11 @@ static int bloom_maybe(const struct seen *s, const struct seen_key *k)
 static int bloom_build(struct seen *s, size_t keys)
 {
 	sqlite3_stmt *q = s->q[Q_ALL];
-	size_t bits = BLOOM_MIN_BITS;
 	int step;
 
-	while (bits < BLOOM_MAX_BITS && bits / BLOOM_BITS_PER_KEY < keys)
-		bits *= 2;
-	if (bits != s->bloom_bits) {
-		pages_free(s->bloom, s->bloom_bits / 8);
-		s->bloom_bits = bits;
-		s->bloom = pages_new(bits / 8);
-	} else if (s->bloom) {
-		pages_zap(s->bloom, bits / 8);
-	}
-	s->bloom_keys = 0;
-	if (!s->bloom) {
+	if (bloom_reset(&s->bf, keys, SEEN_BLOOM_MAX_BITS) != TLY_OK) {
 		log_warn("buffer: no memory for the dedup filter; every new "
 			 "transaction id is looked up on disk (slower)");
-		s->bloom_bits = 0;
 		return TLY_OK;
 	}
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
@@ -229,32 +184,28 @@ static int bloom_build(struct seen *s, size_t keys)
 		if (sqlite3_column_bytes(q, 0) != (int)sizeof(k.b))
 			continue;
 		memcpy(k.b, sqlite3_column_blob(q, 0), sizeof(k.b));
-		bloom_add(s, &k);
+		bloom_add_key(s, &k);
 	}
 	sqlite3_reset(q);
 	if (step == SQLITE_DONE)
 		return TLY_OK;
 	log_error("buffer: dedup filter: %s", sqlite3_errmsg(s->db));
-	pages_free(s->bloom, s->bloom_bits / 8);
-	s->bloom = NULL;
-	s->bloom_bits = 0;
+	bloom_free(&s->bf);
 	return TLY_EDB;
 }
 
 /* The log's keys are joining `seen`: add them, or rebuild larger. */
 static int bloom_merge(struct seen *s)
 {
-	size_t total = s->bloom_keys + s->n;
-
-	if (!s->bloom)
+	if (!s->bf.bits)
 		return TLY_OK;		/* none yet (at open), or no memory */
-	if ((total <= s->bloom_bits / BLOOM_BITS_PER_KEY ||
-			 s->bloom_bits == BLOOM_MAX_BITS)) {
+	if (bloom_room(&s->bf, s->n, SEEN_BLOOM_MAX_BITS)) {
 		for (size_t i = 0; i < s->n; i++)
-			bloom_add(s, &s->keys[i]);
+			bloom_add_key(s, &s->keys[i]);
 		return TLY_OK;
 	}
-	return bloom_build(s, total);	/* after the merge: sees them all */
+	/* After the merge: the scan sees them all. */
+	return bloom_build(s, s->bf.keys + s->n);
 }
 
 /* ---- Fingerprints ---------------------------------------------------------- */
@@ -321,7 +272,7 @@ int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
 	if (*dup)
 		return TLY_OK;
 	step = SQLITE_DONE;
-	if (bloom_maybe(s, k)) {
+	if (bloom_maybe(&s->bf, half(k, 0), half(k, 1))) {
 		sqlite3_bind_blob(p, 1, k->b, sizeof(k->b), SQLITE_STATIC);
 		step = sqlite3_step(p);
 		sqlite3_reset(p);
@@ -347,8 +298,7 @@ int seen_take(struct seen *s, const struct seen_key *k, int64_t now_ms,
 void seen_prefetch(const struct seen *s, const struct seen_key *k)
 {
 	__builtin_prefetch(&s->slot[home(k)]);
-	if (s->bloom)
-		__builtin_prefetch(&s->bloom[bloom_bit(s, k, 0) / 64]);
+	bloom_prefetch(&s->bf, half(k, 0));
 }
 
 /* Write keys[logged..n) to seen_log, LOG_ROWS to a statement. */
@@ -410,9 +360,8 @@ int seen_prune(struct seen *s, int64_t before_ms)
 	rc = db_run(s->q[Q_PRUNE]);
 	gone = (size_t)sqlite3_changes(s->db);
 	/* Forgotten keys still set bits: rebuild once they are many. */
-	if (rc == TLY_OK && gone > 0 && gone >= s->bloom_keys / 4)
-		rc = bloom_build(s, s->bloom_keys > gone ?
-				 s->bloom_keys - gone : 0);
+	if (rc == TLY_OK && gone > 0 && gone >= s->bf.keys / 4)
+		rc = bloom_build(s, s->bf.keys > gone ? s->bf.keys - gone : 0);
 	return rc;
 }
 
@@ -549,7 +498,7 @@ void seen_close(struct seen **sp)
 	XXH3_freeState(s->xx);
 	pages_free(s->keys, SEEN_LOG_MAX * sizeof(*s->keys));
 	pages_free(s->slot, SEEN_SLOTS * sizeof(*s->slot));
-	pages_free(s->bloom, s->bloom_bits / 8);
+	bloom_free(&s->bf);
 	free(s);
 	*sp = NULL;
 }
