@@ -10,11 +10,13 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "bloom.h"
 #include "err.h"
 #include "log.h"
 #include "util.h"
 
 #define MIN_SLOTS 1024		/* a power of two */
+#define EK_BLOOM_MAX_BITS ((size_t)1 << 30)	/* 128 MiB: ~90M keys */
 #define SUB_SEED UINT64_C(0x9e3779b97f4a7c15)	/* sub_key's seed: xor */
 
 static const char *const sql_seed =
@@ -26,6 +28,10 @@ static const char *const sql_set_merged =
 static const char *const sql_tail =
 	"SELECT id, transaction_id, sub_key FROM events WHERE id > ? "
 	"ORDER BY id";
+static const char *const sql_range =
+	"SELECT transaction_id, sub_key FROM events WHERE id > ? AND id <= ?";
+static const char *const sql_tree_size = "SELECT count(*) FROM event_keys";
+static const char *const sql_tree_all = "SELECT txh, subh FROM event_keys";
 static const char *const sql_put =
 	"INSERT INTO event_keys (txh, subh, ev) VALUES (?, ?, ?) "
 	"ON CONFLICT DO NOTHING";
@@ -61,6 +67,13 @@ struct evkey {
 	int64_t upto;			/* the newest id read from events */
 	uint64_t txn;			/* store_txn caught up in, if in_txn */
 	int in_txn;
+	/* The filter over event_keys: built at the first write, then told
+	 * of every merge, ours (ek_merge) or another process's
+	 * (ek_bloom_catch_up).  Keys of a merge rolled back stay in it as
+	 * false hits: harmless. */
+	struct bloom bf;
+	int bf_built;
+	int64_t bf_upto;		/* events up to this id are in bf */
 };
 
 static void ek_hash(const struct evkey *k, const char *tx,
@@ -181,6 +194,96 @@ static int ek_meta(struct store_conn *c, const char *sql, int64_t *v)
 	return rc;
 }
 
+/* One scan of rows of two columns: each row's hashes go to the filter. */
+static int ek_bloom_rows(struct evkey *k, struct store_stmt *st, int hashed)
+{
+	int rc;
+
+	while ((rc = store_step(st)) == STORE_ROW) {
+		uint64_t txh, subh;
+
+		if (hashed) {
+			txh = (uint64_t)store_col_i64(st, 0);
+			subh = (uint64_t)store_col_i64(st, 1);
+		} else if (store_col_text(st, 0) && store_col_text(st, 1)) {
+			ek_hash(k, store_col_text(st, 0),
+				store_col_text(st, 1), &txh, &subh);
+		} else {
+			rc = TLY_ENOMEM;
+			break;
+		}
+		bloom_add(&k->bf, txh, subh);
+	}
+	store_reset(st);
+	return rc == STORE_DONE ? TLY_OK : rc;
+}
+
+/*
+ * The filter afresh from every key of event_keys, which holds the events
+ * up to merged, with room for a tail more.  Without memory for it, every
+ * key is looked up in the tree (slower, still right).
+ */
+static int ek_bloom_build(struct evkey *k, struct store_conn *c,
+			  int64_t merged)
+{
+	struct store_stmt *st = NULL;
+	int64_t n = 0;
+	int rc = store_prepare(c, sql_tree_size, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	if ((rc = store_step(st)) == STORE_ROW)
+		n = store_col_i64(st, 0);
+	store_reset(st);
+	if (rc != STORE_ROW)
+		return rc == STORE_DONE ? TLY_EDB : rc;
+	k->bf_built = 1;
+	k->bf_upto = merged;
+	if (bloom_reset(&k->bf, (size_t)n + k->tail_max,
+			EK_BLOOM_MAX_BITS) != TLY_OK) {
+		log_warn("evkey: no memory for the filter of %lld event keys; "
+			 "each new event's key is looked up on disk (slower)",
+			 (long long)n);
+		return TLY_OK;
+	}
+	rc = store_prepare(c, sql_tree_all, &st);
+	return rc == TLY_OK ? ek_bloom_rows(k, st, 1) : rc;
+}
+
+/*
+ * event_keys now holds the events up to merged: tell the filter of those
+ * it has not heard of, from the mirror, and from the table for any the
+ * mirror never read (another process took and merged them).
+ */
+static int ek_bloom_catch_up(struct evkey *k, struct store_conn *c,
+			     int64_t merged)
+{
+	struct store_stmt *st = NULL;
+	int rc;
+
+	if (!k->bf_built || merged <= k->bf_upto)
+		return TLY_OK;
+	if (!bloom_room(&k->bf, (size_t)(merged - k->bf_upto),
+			EK_BLOOM_MAX_BITS))
+		return ek_bloom_build(k, c, merged);
+	for (size_t i = 0; i < k->committed; i++)
+		if (k->ent[i].id > k->bf_upto && k->ent[i].id <= merged)
+			bloom_add(&k->bf, k->ent[i].txh, k->ent[i].subh);
+	if (k->upto < merged) {
+		rc = store_prepare(c, sql_range, &st);
+		if (rc != TLY_OK)
+			return rc;
+		store_bind_i64(st, 1, k->upto > k->bf_upto ? k->upto :
+				      k->bf_upto);
+		store_bind_i64(st, 2, merged);
+		rc = ek_bloom_rows(k, st, 0);
+		if (rc != TLY_OK)
+			return rc;
+	}
+	k->bf_upto = merged;
+	return TLY_OK;
+}
+
 /*
  * Bring the mirror up to what is committed: drop the tentative keys,
  * start afresh if a merge moved the tail's start, and read the rows
@@ -198,6 +301,9 @@ static int ek_catch_up(struct evkey *k, struct store_conn *c)
 	if (rc != TLY_OK)
 		return rc;
 	if (merged != k->merged) {
+		rc = ek_bloom_catch_up(k, c, merged);
+		if (rc != TLY_OK)
+			return rc;
 		ek_clear(k);
 		k->merged = k->upto = merged;
 	}
@@ -273,6 +379,8 @@ static int ek_merge(struct evkey *k, struct store_conn *c)
 		rc = store_run(st);
 	}
 	if (rc == TLY_OK)
+		rc = ek_bloom_catch_up(k, c, k->upto);
+	if (rc == TLY_OK)
 		log_info("evkey: %zu event keys merged (events up to id %s) "
 			 "in %lld ms", k->committed, upto,
 			 (long long)(util_now_ms() - t0));
@@ -288,6 +396,8 @@ static int ek_enter(struct evkey *k, struct store_conn *c)
 	if (k->in_txn && k->txn == txn)
 		return TLY_OK;
 	rc = ek_catch_up(k, c);
+	if (rc == TLY_OK && !k->bf_built)
+		rc = ek_bloom_build(k, c, k->merged);
 	if (rc == TLY_OK && k->committed >= k->tail_max)
 		rc = ek_merge(k, c);
 	if (rc == TLY_OK) {
@@ -350,6 +460,7 @@ void evkey_close(struct evkey **kp)
 		return;
 	free(k->ent);
 	free(k->slot);
+	bloom_free(&k->bf);
 	free(k);
 	*kp = NULL;
 }
@@ -377,6 +488,8 @@ int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
 			return rc;
 		}
 	}
+	if (!bloom_maybe(&k->bf, txh, subh))
+		return TLY_OK;		/* surely not in event_keys */
 	rc = store_prepare(c, sql_tree_key, &st);
 	if (rc != TLY_OK)
 		return rc;

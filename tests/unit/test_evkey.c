@@ -3,9 +3,9 @@
  * added is found, in its transaction and after; a rolled-back one is
  * not, even when its id is taken again; merges into event_keys lose
  * nothing; two stores on one file (two collectors) see each other's
- * keys and merges; a match is checked against the row; GET's lookup by
- * transaction id finds every subscription's event; and a database of
- * schema version 1 keeps its events through migration 2.
+ * keys and merges, the filter too; a match is checked against the row;
+ * GET's lookup by transaction id finds every subscription's event; and a
+ * database of schema version 1 keeps its events through migration 2.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -304,6 +304,39 @@ static void two_stores_share_the_keys(void **state)
 	side_close(&b);
 }
 
+/*
+ * B takes and merges keys A never read: A's filter must hear of them
+ * from the table, or A would take them for new (they are no longer in
+ * any tail A reads).
+ */
+static void filter_hears_the_other_stores_merges(void **state)
+{
+	struct side a, b;
+	int64_t ids[100];
+	char tx[32];
+
+	(void)state;
+	side_open(&a, 32);
+	side_open(&b, 32);
+	begin(&a);
+	put_range(&a, 0, 10, "s", ids);		/* A's filter is built */
+	end(&a, 1);
+	for (int i = 10; i < 100; i += 30) {
+		begin(&b);
+		put_range(&b, i, i + 30, "s", ids);
+		end(&b, 1);
+	}
+	assert_true(scalar(&b, sql_merged) >= 40);
+	begin(&a);
+	for (int j = 0; j < 100; j++) {
+		tx_of(tx, sizeof(tx), j);
+		assert_int_equal(find(&a, tx, "s"), ids[j]);
+	}
+	end(&a, 0);
+	side_close(&a);
+	side_close(&b);
+}
+
 /* Renames a row's transaction id behind the index's back. */
 static void rename_tx(struct side *d, const char *from, const char *to)
 {
@@ -447,6 +480,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(two_stores_share_the_keys,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			filter_hears_the_other_stores_merges, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			match_is_checked_against_the_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(
