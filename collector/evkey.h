@@ -15,7 +15,9 @@
  *     in memory by a hash table of (txh, subh, id);
  *   - event_keys: a WITHOUT ROWID B-tree of (txh, subh, id) for every
  *     older event, into which the tail is merged in key order once it
- *     holds tail_max events, so that a merge writes each leaf once.
+ *     holds tail_max events, so that a merge writes each leaf once;
+ *     behind a Bloom filter (bloom.h), so that a new event's key, absent
+ *     from the tree, seldom costs a page read there.
  * txh and subh are 64-bit XXH3 hashes of the transaction id and the
  * sub_key under a seed drawn once per database.  A match is only a
  * candidate, checked against the event row itself: a collision costs a
