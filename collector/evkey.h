@@ -32,7 +32,7 @@
  *
  * One per store.  Its state is guarded by the store's connection: call it
  * only while holding one.  It owns event_keys, the meta rows
- * event_keys_*, and the mirror.
+ * event_keys_*, the mirror and the filter.
  */
 #ifndef TALLY_EVKEY_H
 #define TALLY_EVKEY_H
