@@ -2,14 +2,17 @@
 against a real collector: Lago's event object, a repeat answered 200 and
 counted once, each validation error with Lago's exact body (per index in
 a batch), the batch cap, all or nothing, every timestamp form, the API
-key, events kept across a restart, and two collectors on one database."""
+key, events kept across a restart and a kill -9 (exactly once), and two
+collectors on one database."""
 import calendar
 import json
 import re
+import sqlite3
+import threading
 import time
 import urllib.request
 
-from harness import Collector, Suite
+from harness import Collector, Suite, wait_until
 
 s = Suite("api_events")
 
@@ -382,6 +385,57 @@ def two_collectors_one_database(t):
         st, body = c.api("GET", "/events/new-39")
         assert st == 200 and body["event"]["code"] == "calls", body
         assert c.api("GET", "/events/none")[0] == 404
+
+
+@s.test
+def kill9_then_every_batch_again(t):
+    """A client retries what it was not answered; after a kill -9 of the
+    collector mid-stream and everything sent again, each event is held
+    exactly once, with the lago_id it was first answered with."""
+    c = Collector(t)
+    subscribe(c)
+    batches = [[{"transaction_id": "k-%d-%d" % (b, i), "code": "calls",
+                 "external_subscription_id": "sub_1"} for i in range(100)]
+               for b in range(200)]
+    answered = {}
+
+    def send(batch):
+        st, body = c.api("POST", "/events/batch", {"events": batch})
+        if st == 200:
+            for e in body["events"]:
+                answered.setdefault(e["transaction_id"], e["lago_id"])
+
+    def first_pass():
+        for batch in batches:
+            try:
+                send(batch)
+            except OSError:
+                return          # the collector is gone
+
+    sender = threading.Thread(target=first_pass)
+    sender.start()
+    try:
+        wait_until(lambda: len(answered) >= 1000, timeout=30,
+                   what="1000 events answered")
+        c.proc.kill9()
+    finally:
+        sender.join()
+    assert 1000 <= len(answered) < 20000, len(answered)
+    c.start()
+    again = dict(answered)
+    answered.clear()
+    for batch in batches:
+        send(batch)
+    assert len(answered) == 20000
+    for tx, lago_id in again.items():
+        assert answered[tx] == lago_id, tx
+    con = sqlite3.connect(c.db)
+    try:
+        n, distinct = con.execute("SELECT count(*), count(DISTINCT "
+                                  "transaction_id) FROM events").fetchone()
+    finally:
+        con.close()
+    assert n == distinct == 20000, (n, distinct)
 
 
 if __name__ == "__main__":
