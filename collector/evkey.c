@@ -16,6 +16,7 @@
 #include "util.h"
 
 #define MIN_SLOTS 1024		/* a power of two */
+#define RUN_TAILS 4		/* a run of event_keys: 4 tails' keys at most */
 #define EK_BLOOM_MAX_BITS ((size_t)1 << 30)	/* 128 MiB: ~90M keys */
 #define SUB_SEED UINT64_C(0x9e3779b97f4a7c15)	/* sub_key's seed: xor */
 
@@ -23,8 +24,12 @@ static const char *const sql_seed =
 	"SELECT value FROM meta WHERE key = 'event_keys_seed'";
 static const char *const sql_merged =
 	"SELECT value FROM meta WHERE key = 'event_keys_merged'";
-static const char *const sql_set_merged =
-	"UPDATE meta SET value = ? WHERE key = 'event_keys_merged'";
+static const char *const sql_run =
+	"SELECT value FROM meta WHERE key = 'event_keys_run'";
+static const char *const sql_run_keys =
+	"SELECT value FROM meta WHERE key = 'event_keys_run_keys'";
+static const char *const sql_set_meta =
+	"UPDATE meta SET value = ? WHERE key = ?";
 static const char *const sql_tail =
 	"SELECT id, transaction_id, sub_key FROM events WHERE id > ? "
 	"ORDER BY id";
@@ -33,15 +38,15 @@ static const char *const sql_range =
 static const char *const sql_tree_size = "SELECT count(*) FROM event_keys";
 static const char *const sql_tree_all = "SELECT txh, subh FROM event_keys";
 static const char *const sql_put =
-	"INSERT INTO event_keys (txh, subh, ev) VALUES (?, ?, ?) "
+	"INSERT INTO event_keys (run, txh, subh, ev) VALUES (?, ?, ?, ?) "
 	"ON CONFLICT DO NOTHING";
 static const char *const sql_tree_key =
 	"SELECT e.id FROM event_keys k JOIN events e ON e.id = k.ev "
-	"WHERE k.txh = ? AND k.subh = ? AND e.transaction_id = ? "
-	"AND e.sub_key = ? LIMIT 1";
+	"WHERE k.run = ? AND k.txh = ? AND k.subh = ? "
+	"AND e.transaction_id = ? AND e.sub_key = ? LIMIT 1";
 static const char *const sql_tree_tx =
 	"SELECT e.id FROM event_keys k JOIN events e ON e.id = k.ev "
-	"WHERE k.txh = ? AND e.transaction_id = ?";
+	"WHERE k.run = ? AND k.txh = ? AND e.transaction_id = ?";
 static const char *const sql_row_key =
 	"SELECT 1 FROM events WHERE id = ? AND transaction_id = ? "
 	"AND sub_key = ?";
@@ -65,6 +70,7 @@ struct evkey {
 	size_t nslots;			/* a power of two, or 0 */
 	int64_t merged;			/* event_keys_merged it stands on */
 	int64_t upto;			/* the newest id read from events */
+	int64_t runs;			/* of event_keys: 0 .. runs - 1 */
 	uint64_t txn;			/* store_txn caught up in, if in_txn */
 	int in_txn;
 	/* The filter over event_keys: built at the first write, then told
@@ -72,6 +78,7 @@ struct evkey {
 	 * (ek_bloom_catch_up).  Keys of a merge rolled back stay in it as
 	 * false hits: harmless. */
 	struct bloom bf;
+	struct evkey_stats stats;
 	int bf_built;
 	int64_t bf_upto;		/* events up to this id are in bf */
 };
@@ -83,6 +90,39 @@ static void ek_hash(const struct evkey *k, const char *tx,
 	if (subh)
 		*subh = XXH3_64bits_withSeed(sub_key, strlen(sub_key),
 					     k->seed ^ SUB_SEED);
+}
+
+/*
+ * The filter's two halves of a key.  Not (txh, subh) as they are: a
+ * block's bits would then come from the sub_key alone, and with a few
+ * subscriptions a few bits of each block would stand for every key.
+ */
+static void ek_bloom_key(uint64_t txh, uint64_t subh, uint64_t *h1,
+			 uint64_t *h2)
+{
+	uint64_t x = txh + subh * UINT64_C(0x9e3779b97f4a7c15);
+
+	/* splitmix64's finaliser: every bit of x into every bit. */
+	x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+	*h1 = txh ^ subh;
+	*h2 = x ^ (x >> 31);
+}
+
+static void ek_bloom_add(struct evkey *k, uint64_t txh, uint64_t subh)
+{
+	uint64_t h1, h2;
+
+	ek_bloom_key(txh, subh, &h1, &h2);
+	bloom_add(&k->bf, h1, h2);
+}
+
+static int ek_bloom_maybe(const struct evkey *k, uint64_t txh, uint64_t subh)
+{
+	uint64_t h1, h2;
+
+	ek_bloom_key(txh, subh, &h1, &h2);
+	return bloom_maybe(&k->bf, h1, h2);
 }
 
 /* ---- The mirror: open addressing on txh, linear probes, half load ---- */
@@ -212,7 +252,7 @@ static int ek_bloom_rows(struct evkey *k, struct store_stmt *st, int hashed)
 			rc = TLY_ENOMEM;
 			break;
 		}
-		bloom_add(&k->bf, txh, subh);
+		ek_bloom_add(k, txh, subh);
 	}
 	store_reset(st);
 	return rc == STORE_DONE ? TLY_OK : rc;
@@ -268,7 +308,7 @@ static int ek_bloom_catch_up(struct evkey *k, struct store_conn *c,
 		return ek_bloom_build(k, c, merged);
 	for (size_t i = 0; i < k->committed; i++)
 		if (k->ent[i].id > k->bf_upto && k->ent[i].id <= merged)
-			bloom_add(&k->bf, k->ent[i].txh, k->ent[i].subh);
+			ek_bloom_add(k, k->ent[i].txh, k->ent[i].subh);
 	if (k->upto < merged) {
 		rc = store_prepare(c, sql_range, &st);
 		if (rc != TLY_OK)
@@ -298,8 +338,11 @@ static int ek_catch_up(struct evkey *k, struct store_conn *c)
 	k->in_txn = 0;
 	ek_truncate(k, k->committed);
 	rc = ek_meta(c, sql_merged, &merged);
+	if (rc == TLY_OK)
+		rc = ek_meta(c, sql_run, &k->runs);
 	if (rc != TLY_OK)
 		return rc;
+	k->runs++;
 	if (merged != k->merged) {
 		rc = ek_bloom_catch_up(k, c, merged);
 		if (rc != TLY_OK)
@@ -343,8 +386,44 @@ static int ek_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Set meta's key to v. */
+static int ek_set_meta(struct store_conn *c, const char *key, int64_t v)
+{
+	struct store_stmt *st = NULL;
+	char text[24];
+	int rc = store_prepare(c, sql_set_meta, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	snprintf(text, sizeof(text), "%" PRId64, v);
+	store_bind_text(st, 1, text);
+	store_bind_text(st, 2, key);
+	return store_run(st);
+}
+
+/* Insert keys[0..n) into event_keys' run. */
+static int ek_put(struct store_conn *c, int64_t run, const struct ek_ent *keys,
+		  size_t n)
+{
+	struct store_stmt *st = NULL;
+	int rc = TLY_OK;
+
+	for (size_t i = 0; rc == TLY_OK && i < n; i++) {
+		rc = store_prepare(c, sql_put, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_i64(st, 1, run);
+		store_bind_i64(st, 2, (int64_t)keys[i].txh);
+		store_bind_i64(st, 3, (int64_t)keys[i].subh);
+		store_bind_i64(st, 4, keys[i].id);
+		rc = store_run(st);
+	}
+	return rc;
+}
+
 /*
- * Move the committed tail into event_keys, in key order, and move the
+ * Move the committed tail into the newest run of event_keys (a new one
+ * if it would grow past RUN_TAILS tails), in key order, and move the
  * tail's start past it.  The mirror keeps the keys until the next
  * catch-up sees the new start: if this transaction rolls back, they are
  * still where they were.
@@ -352,38 +431,41 @@ static int ek_cmp(const void *a, const void *b)
 static int ek_merge(struct evkey *k, struct store_conn *c)
 {
 	struct ek_ent *sorted = malloc(k->committed * sizeof(*sorted));
-	struct store_stmt *st = NULL;
-	int64_t t0 = util_now_ms();
-	char upto[24];
-	int rc = TLY_OK;
+	int64_t t0 = util_now_ms(), run = 0, run_keys = 0;
+	int rc;
 
 	if (!sorted)
 		return TLY_ENOMEM;
 	memcpy(sorted, k->ent, k->committed * sizeof(*sorted));
 	qsort(sorted, k->committed, sizeof(*sorted), ek_cmp);
-	for (size_t i = 0; rc == TLY_OK && i < k->committed; i++) {
-		rc = store_prepare(c, sql_put, &st);
-		if (rc != TLY_OK)
-			break;
-		store_bind_i64(st, 1, (int64_t)sorted[i].txh);
-		store_bind_i64(st, 2, (int64_t)sorted[i].subh);
-		store_bind_i64(st, 3, sorted[i].id);
-		rc = store_run(st);
+	rc = ek_meta(c, sql_run, &run);
+	if (rc == TLY_OK)
+		rc = ek_meta(c, sql_run_keys, &run_keys);
+	if (rc == TLY_OK && run_keys > 0 &&
+	    (size_t)run_keys + k->committed > RUN_TAILS * k->tail_max) {
+		run++;
+		run_keys = 0;
 	}
+	if (rc == TLY_OK)
+		rc = ek_put(c, run, sorted, k->committed);
 	free(sorted);
 	if (rc == TLY_OK)
-		rc = store_prepare(c, sql_set_merged, &st);
-	if (rc == TLY_OK) {
-		snprintf(upto, sizeof(upto), "%" PRId64, k->upto);
-		store_bind_text(st, 1, upto);
-		rc = store_run(st);
-	}
+		rc = ek_set_meta(c, "event_keys_merged", k->upto);
+	if (rc == TLY_OK)
+		rc = ek_set_meta(c, "event_keys_run", run);
+	if (rc == TLY_OK)
+		rc = ek_set_meta(c, "event_keys_run_keys",
+				 run_keys + (int64_t)k->committed);
 	if (rc == TLY_OK)
 		rc = ek_bloom_catch_up(k, c, k->upto);
-	if (rc == TLY_OK)
-		log_info("evkey: %zu event keys merged (events up to id %s) "
-			 "in %lld ms", k->committed, upto,
+	if (rc == TLY_OK) {
+		k->runs = run + 1;
+		k->stats.merges++;
+		log_info("evkey: %zu event keys merged into run %lld (events "
+			 "up to id %lld) in %lld ms", k->committed,
+			 (long long)run, (long long)k->upto,
 			 (long long)(util_now_ms() - t0));
+	}
 	return rc;
 }
 
@@ -465,20 +547,17 @@ void evkey_close(struct evkey **kp)
 	*kp = NULL;
 }
 
-int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
-	       const char *sub_key, int64_t *id)
+/* The mirror's event of (tx, sub_key), checked against its row, or 0. */
+static int ek_mirror_find(struct evkey *k, struct store_conn *c,
+			  const char *tx, const char *sub_key, uint64_t txh,
+			  uint64_t subh, int64_t *id)
 {
-	struct store_stmt *st = NULL;
-	uint64_t txh, subh;
-	int rc = ek_enter(k, c), yes = 0;
+	int yes = 0;
 
-	*id = 0;
-	if (rc != TLY_OK)
-		return rc;
-	ek_hash(k, tx, sub_key, &txh, &subh);
 	for (size_t s = k->nslots ? ek_home(k, txh) : 0;
 	     k->nslots && k->slot[s]; s = (s + 1) & (k->nslots - 1)) {
 		const struct ek_ent *e = &k->ent[k->slot[s] - 1];
+		int rc;
 
 		if (e->txh != txh || e->subh != subh)
 			continue;
@@ -488,20 +567,54 @@ int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
 			return rc;
 		}
 	}
-	if (!bloom_maybe(&k->bf, txh, subh))
-		return TLY_OK;		/* surely not in event_keys */
-	rc = store_prepare(c, sql_tree_key, &st);
+	return TLY_OK;
+}
+
+/* event_keys' event of (tx, sub_key), run by run, newest first, or 0. */
+static int ek_tree_find(struct evkey *k, struct store_conn *c,
+			const char *tx, const char *sub_key, uint64_t txh,
+			uint64_t subh, int64_t *id)
+{
+	struct store_stmt *st = NULL;
+	int rc = TLY_OK;
+
+	for (int64_t run = k->runs - 1; rc == TLY_OK && !*id && run >= 0;
+	     run--) {
+		rc = store_prepare(c, sql_tree_key, &st);
+		if (rc != TLY_OK)
+			break;
+		store_bind_i64(st, 1, run);
+		store_bind_i64(st, 2, (int64_t)txh);
+		store_bind_i64(st, 3, (int64_t)subh);
+		store_bind_text(st, 4, tx);
+		store_bind_text(st, 5, sub_key);
+		rc = store_step(st);
+		if (rc == STORE_ROW)
+			*id = store_col_i64(st, 0);
+		store_reset(st);
+		rc = rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+	}
+	return rc;
+}
+
+int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
+	       const char *sub_key, int64_t *id)
+{
+	uint64_t txh, subh;
+	int rc = ek_enter(k, c);
+
+	*id = 0;
 	if (rc != TLY_OK)
 		return rc;
-	store_bind_i64(st, 1, (int64_t)txh);
-	store_bind_i64(st, 2, (int64_t)subh);
-	store_bind_text(st, 3, tx);
-	store_bind_text(st, 4, sub_key);
-	rc = store_step(st);
-	if (rc == STORE_ROW)
-		*id = store_col_i64(st, 0);
-	store_reset(st);
-	return rc == STORE_ROW || rc == STORE_DONE ? TLY_OK : rc;
+	k->stats.finds++;
+	ek_hash(k, tx, sub_key, &txh, &subh);
+	rc = ek_mirror_find(k, c, tx, sub_key, txh, subh, id);
+	if (rc != TLY_OK || *id)
+		return rc;
+	if (!ek_bloom_maybe(k, txh, subh))
+		return TLY_OK;		/* surely not in event_keys */
+	k->stats.tree_finds++;
+	return ek_tree_find(k, c, tx, sub_key, txh, subh, id);
 }
 
 int evkey_add(struct evkey *k, struct store_conn *c, const char *tx,
@@ -552,11 +665,13 @@ int evkey_tx_ids(struct evkey *k, struct store_conn *c, const char *tx,
 		if (rc == TLY_OK && yes)
 			rc = ids_push(ids, n, e->id);
 	}
-	if (rc == TLY_OK)
+	for (int64_t run = 0; rc == TLY_OK && run < k->runs; run++) {
 		rc = store_prepare(c, sql_tree_tx, &st);
-	if (rc == TLY_OK) {
-		store_bind_i64(st, 1, (int64_t)txh);
-		store_bind_text(st, 2, tx);
+		if (rc != TLY_OK)
+			break;
+		store_bind_i64(st, 1, run);
+		store_bind_i64(st, 2, (int64_t)txh);
+		store_bind_text(st, 3, tx);
 		while (rc == TLY_OK && (rc = store_step(st)) == STORE_ROW)
 			rc = ids_push(ids, n, store_col_i64(st, 0));
 		store_reset(st);
@@ -569,4 +684,9 @@ int evkey_tx_ids(struct evkey *k, struct store_conn *c, const char *tx,
 		*n = 0;
 	}
 	return rc;
+}
+
+void evkey_stats(const struct evkey *k, struct evkey_stats *out)
+{
+	*out = k->stats;
 }

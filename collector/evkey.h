@@ -13,11 +13,15 @@
  *   - the tail: the events with id > meta.event_keys_merged, the newest
  *     rows of the table itself (events append, ids ascending), mirrored
  *     in memory by a hash table of (txh, subh, id);
- *   - event_keys: a WITHOUT ROWID B-tree of (txh, subh, id) for every
- *     older event, into which the tail is merged in key order once it
- *     holds tail_max events, so that a merge writes each leaf once;
- *     behind a Bloom filter (bloom.h), so that a new event's key, absent
- *     from the tree, seldom costs a page read there.
+ *   - event_keys: a WITHOUT ROWID B-tree of (run, txh, subh, id) for
+ *     every older event, into which the tail is merged in key order once
+ *     it holds tail_max events, so that a merge writes each leaf it
+ *     touches once.  A merge goes into the newest run, and a run takes
+ *     4 * tail_max keys at most: a merge into one tree of every key
+ *     would rewrite more leaves the more events there are, up to one a
+ *     key again.  A lookup asks each run, newest first, but only when
+ *     the Bloom filter in front of them all (bloom.h) says it may be
+ *     there: a new event's key seldom costs a page read.
  * txh and subh are 64-bit XXH3 hashes of the transaction id and the
  * sub_key under a seed drawn once per database.  A match is only a
  * candidate, checked against the event row itself: a collision costs a
@@ -46,11 +50,13 @@
 
 /* The schema, for the store's migration (meta and events must exist). */
 #define EVKEY_SCHEMA \
-	"CREATE TABLE event_keys (txh INTEGER NOT NULL," \
+	"CREATE TABLE event_keys (run INTEGER NOT NULL, txh INTEGER NOT NULL," \
 	"  subh INTEGER NOT NULL, ev INTEGER NOT NULL," \
-	"  PRIMARY KEY (txh, subh, ev)) WITHOUT ROWID;" \
+	"  PRIMARY KEY (run, txh, subh, ev)) WITHOUT ROWID;" \
 	"INSERT INTO meta VALUES ('event_keys_seed', CAST(random() AS TEXT));" \
-	"INSERT INTO meta VALUES ('event_keys_merged', '0');"
+	"INSERT INTO meta VALUES ('event_keys_merged', '0');" \
+	"INSERT INTO meta VALUES ('event_keys_run', '0');" \
+	"INSERT INTO meta VALUES ('event_keys_run_keys', '0');"
 
 struct evkey;
 
@@ -79,5 +85,14 @@ int evkey_add(struct evkey *k, struct store_conn *c, const char *tx,
  */
 int evkey_tx_ids(struct evkey *k, struct store_conn *c, const char *tx,
 		 int64_t **ids, size_t *n);
+
+/* What the index did since it was opened. */
+struct evkey_stats {
+	uint64_t finds;			/* evkey_find calls */
+	uint64_t tree_finds;		/* of them, asked of event_keys */
+	uint64_t merges;		/* tails merged by this process */
+};
+
+void evkey_stats(const struct evkey *k, struct evkey_stats *out);
 
 #endif
