@@ -182,7 +182,8 @@ static void serve(struct agent *a, int fd, char *buf, size_t cap,
 
 			snprintf(l.error, sizeof(l.error), "line longer than "
 				 "%zu bytes (intake.max_body)", cap);
-			if (answer(fd, &l, 1) != 0)
+			/* Answered once, however many reads it spans. */
+			if (!skipping && answer(fd, &l, 1) != 0)
 				failed = 1;
 			have = 0;
 			skipping = 1;

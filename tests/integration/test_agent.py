@@ -221,6 +221,20 @@ def sock_send(ag, lines):
 
 
 @s.test
+def socket_long_line_is_413_and_skipped(t):
+    col = Collector(t)
+    ag = Agent(t, col, env={"TALLY_INTAKE_MAX_BODY": "4096"})
+    answers = sock_send(ag, [json.dumps(ev("before", gb="1")),
+                             json.dumps(ev("long", note="x" * 10000)),
+                             json.dumps(ev("after", gb="1"))])
+    assert answers == [
+        {"status": 200, "transaction_id": "before"},
+        {"status": 413, "error": "line longer than 4096 bytes (intake.max_body)"},
+        {"status": 200, "transaction_id": "after"}], answers
+    assert ag.status()["accepted_events"] == 2
+
+
+@s.test
 def socket_and_cli_paths(t):
     col = Collector(t)
     ag = Agent(t, col)
