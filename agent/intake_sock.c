@@ -146,11 +146,33 @@ static void flush_lines(struct agent *a, int fd, struct line *lines,
 	*n = 0;
 }
 
-/* Read, split into lines, answer; returns when the peer goes. */
+/* Parse text as lines[*n], the next line to answer. */
+static void take_line(const char *text, size_t len, struct line *lines,
+		      size_t *n)
+{
+	memset(&lines[*n], 0, sizeof(lines[*n]));
+	parse_line(text, len, &lines[(*n)++]);
+}
+
+static int blank(const char *p, size_t len)
+{
+	while (len > 0 && (*p == ' ' || *p == '\t' || *p == '\r')) {
+		p++;
+		len--;
+	}
+	return len == 0;
+}
+
+/*
+ * Read, split into lines, answer; returns when the peer goes.  Blank
+ * lines (CRLF ones too) are skipped; a last line without its newline is
+ * taken at the end, as `printf ... | nc -U` sends it.  Each byte is
+ * looked at once, however many reads a line spans.
+ */
 static void serve(struct agent *a, int fd, char *buf, size_t cap,
 		  struct line *lines)
 {
-	size_t have = 0, n = 0;
+	size_t have = 0, scanned = 0, n = 0;
 	int skipping = 0, failed = 0;
 
 	while (!failed) {
@@ -159,16 +181,19 @@ static void serve(struct agent *a, int fd, char *buf, size_t cap,
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0) {
+			if (r == 0 && !skipping && !blank(buf, have)) {
+				take_line(buf, have, lines, &n);
+				flush_lines(a, fd, lines, &n, &failed);
+			}
 			break;
+		}
 		have += (size_t)r;
-		for (size_t i = 0; i < have; i++) {
+		for (size_t i = scanned; i < have; i++) {
 			if (buf[i] != '\n')
 				continue;
-			if (!skipping && i > start) {
-				memset(&lines[n], 0, sizeof(lines[n]));
-				parse_line(buf + start, i - start, &lines[n++]);
-			}
+			if (!skipping && !blank(buf + start, i - start))
+				take_line(buf + start, i - start, lines, &n);
 			skipping = 0;
 			start = i + 1;
 			if (n == SOCK_LINES)
@@ -177,6 +202,7 @@ static void serve(struct agent *a, int fd, char *buf, size_t cap,
 		flush_lines(a, fd, lines, &n, &failed);
 		memmove(buf, buf + start, have - start);
 		have -= start;
+		scanned = have;
 		if (have == cap) {	/* a line longer than the cap */
 			struct line l = {.status = 413};
 
@@ -185,7 +211,7 @@ static void serve(struct agent *a, int fd, char *buf, size_t cap,
 			/* Answered once, however many reads it spans. */
 			if (!skipping && answer(fd, &l, 1) != 0)
 				failed = 1;
-			have = 0;
+			have = scanned = 0;
 			skipping = 1;
 		}
 	}

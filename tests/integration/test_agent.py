@@ -204,24 +204,30 @@ def buffer_full_drops_oldest(t):
     assert sent[-1] in held and sent[0] not in held
 
 
-def sock_send(ag, lines):
+def sock_send_raw(ag, data):
+    """Send data to the agent's socket, close our side, read all back."""
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.settimeout(30)
     c.connect(ag.sock)
-    c.sendall(("\n".join(lines) + "\n").encode())
+    c.sendall(data)
     c.shutdown(socket.SHUT_WR)
-    data = b""
+    out = b""
     while True:
         chunk = c.recv(65536)
         if not chunk:
             break
-        data += chunk
+        out += chunk
     c.close()
+    return out
+
+
+def sock_send(ag, lines):
+    data = sock_send_raw(ag, ("\n".join(lines) + "\n").encode())
     return [json.loads(x) for x in data.decode().splitlines()]
 
 
 @s.test
-def socket_long_line_is_413_and_skipped(t):
+def socket_long_blank_and_last_lines(t):
     col = Collector(t)
     ag = Agent(t, col, env={"TALLY_INTAKE_MAX_BODY": "4096"})
     answers = sock_send(ag, [json.dumps(ev("before", gb="1")),
@@ -232,6 +238,10 @@ def socket_long_line_is_413_and_skipped(t):
         {"status": 413, "error": "line longer than 4096 bytes (intake.max_body)"},
         {"status": 200, "transaction_id": "after"}], answers
     assert ag.status()["accepted_events"] == 2
+    # The last line may come without its newline; blank lines are none.
+    data = sock_send_raw(ag, b"\n \r\n" + json.dumps(ev("last", gb="1")).encode())
+    assert data == b'{"status":200,"transaction_id":"last"}\n', data
+    assert ag.status()["accepted_events"] == 3
 
 
 @s.test
