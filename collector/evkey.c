@@ -5,6 +5,7 @@
 #include "evkey.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,7 @@ struct evkey {
 	 * (ek_bloom_catch_up).  Keys of a merge rolled back stay in it as
 	 * false hits: harmless. */
 	struct bloom bf;
-	struct evkey_stats stats;
+	_Atomic uint64_t finds, tree_finds, merges;	/* evkey_stats */
 	int bf_built;
 	int64_t bf_upto;		/* events up to this id are in bf */
 };
@@ -460,7 +461,7 @@ static int ek_merge(struct evkey *k, struct store_conn *c)
 		rc = ek_bloom_catch_up(k, c, k->upto);
 	if (rc == TLY_OK) {
 		k->runs = run + 1;
-		k->stats.merges++;
+		atomic_fetch_add_explicit(&k->merges, 1, memory_order_relaxed);
 		log_info("evkey: %zu event keys merged into run %lld (events "
 			 "up to id %lld) in %lld ms", k->committed,
 			 (long long)run, (long long)k->upto,
@@ -606,14 +607,14 @@ int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
 	*id = 0;
 	if (rc != TLY_OK)
 		return rc;
-	k->stats.finds++;
+	atomic_fetch_add_explicit(&k->finds, 1, memory_order_relaxed);
 	ek_hash(k, tx, sub_key, &txh, &subh);
 	rc = ek_mirror_find(k, c, tx, sub_key, txh, subh, id);
 	if (rc != TLY_OK || *id)
 		return rc;
 	if (!ek_bloom_maybe(k, txh, subh))
 		return TLY_OK;		/* surely not in event_keys */
-	k->stats.tree_finds++;
+	atomic_fetch_add_explicit(&k->tree_finds, 1, memory_order_relaxed);
 	return ek_tree_find(k, c, tx, sub_key, txh, subh, id);
 }
 
@@ -688,5 +689,8 @@ int evkey_tx_ids(struct evkey *k, struct store_conn *c, const char *tx,
 
 void evkey_stats(const struct evkey *k, struct evkey_stats *out)
 {
-	*out = k->stats;
+	out->finds = atomic_load_explicit(&k->finds, memory_order_relaxed);
+	out->tree_finds = atomic_load_explicit(&k->tree_finds,
+					       memory_order_relaxed);
+	out->merges = atomic_load_explicit(&k->merges, memory_order_relaxed);
 }

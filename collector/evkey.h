@@ -86,13 +86,14 @@ int evkey_add(struct evkey *k, struct store_conn *c, const char *tx,
 int evkey_tx_ids(struct evkey *k, struct store_conn *c, const char *tx,
 		 int64_t **ids, size_t *n);
 
-/* What the index did since it was opened. */
+/* What the index did since it was opened (/metrics). */
 struct evkey_stats {
 	uint64_t finds;			/* evkey_find calls */
 	uint64_t tree_finds;		/* of them, asked of event_keys */
 	uint64_t merges;		/* tails merged by this process */
 };
 
+/* Any thread, without the connection: the counters are atomic. */
 void evkey_stats(const struct evkey *k, struct evkey_stats *out);
 
 #endif

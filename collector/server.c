@@ -9,6 +9,7 @@
 #include "api.h"
 #include "coll_conf.h"
 #include "err.h"
+#include "evkey.h"
 #include "ingest.h"
 #include "log.h"
 #include "server.h"
@@ -94,6 +95,7 @@ static void metrics(struct httpd_req *req, struct httpd_resp *resp)
 		"internal"};
 	struct coll *co = req->app;
 	struct httpd_stats hs;
+	struct evkey_stats ks;
 	size_t n = 0, cap = 4096;
 	char *b = malloc(cap);
 
@@ -132,6 +134,16 @@ static void metrics(struct httpd_req *req, struct httpd_resp *resp)
 	for (int i = 0; i < REFUSE_COUNT; i++)
 		METRIC(b, n, cap, "tally_batches_refused_total{reason=\"%s\"} "
 		       "%llu\n", why[i], U(refused[i]));
+	evkey_stats(co->evkey, &ks);
+	METRIC(b, n, cap, "# TYPE tally_event_key_lookups_total counter\n"
+	       "tally_event_key_lookups_total %llu\n"
+	       "# TYPE tally_event_key_tree_lookups_total counter\n"
+	       "tally_event_key_tree_lookups_total %llu\n"
+	       "# TYPE tally_event_key_merges_total counter\n"
+	       "tally_event_key_merges_total %llu\n",
+	       (unsigned long long)ks.finds,
+	       (unsigned long long)ks.tree_finds,
+	       (unsigned long long)ks.merges);
 	METRIC(b, n, cap, "# TYPE tally_mqtt_connected gauge\n"
 	       "tally_mqtt_connected %d\n",
 	       atomic_load_explicit(&co->mqtt_connected, memory_order_relaxed));

@@ -36,12 +36,16 @@ def invalid(details):
             "code": "validation_errors", "error_details": details}
 
 
-def api_events_total(c):
+def metric(c, name):
     with urllib.request.urlopen(c.url + "/metrics", timeout=10) as r:
         text = r.read().decode()
-    m = re.search(r'^tally_events_total\{source="api"\} (\d+)$', text, re.M)
-    assert m, text
+    m = re.search(r'^%s (\d+)$' % re.escape(name), text, re.M)
+    assert m, (name, text)
     return int(m.group(1))
+
+
+def api_events_total(c):
+    return metric(c, 'tally_events_total{source="api"}')
 
 
 def subscribe(c, ext="sub_1", customer="cus_1",
@@ -381,6 +385,10 @@ def two_collectors_one_database(t):
         assert st == 200, got
         same(got["event"], first[i])
     assert api_events_total(a) + api_events_total(b) == 80
+    # Every event's key was looked up once, by one of them.
+    lookups = [metric(c, "tally_event_key_lookups_total") for c in (a, b)]
+    assert sum(lookups) == 120 and min(lookups) > 0, lookups
+    assert metric(a, "tally_event_key_merges_total") == 0
     for c in (a, b):
         st, body = c.api("GET", "/events/new-39")
         assert st == 200 and body["event"]["code"] == "calls", body
