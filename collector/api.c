@@ -188,33 +188,51 @@ void api_store_failed(struct api_ctx *x)
 	httpd_error(x->resp, 500, "internal_error", NULL);
 }
 
+/*
+ * Where an error could not be recorded for want of memory.  The request
+ * must still be refused (a validation error dropped would let bad input
+ * through): api_errs_send answers 500 for it.  Never freed.
+ */
+static cJSON api_oom = {.type = cJSON_Object};
+
 void api_err(struct api_errs *e, const char *field, const char *code)
 {
-	cJSON *arr;
+	cJSON *arr = NULL, *s = NULL;
 
+	if (e->details == &api_oom)
+		return;
 	if (!e->details)
 		e->details = cJSON_CreateObject();
-	if (!e->details)
-		return;
-	arr = cJSON_GetObjectItemCaseSensitive(e->details, field);
-	if (!arr)
-		arr = cJSON_AddArrayToObject(e->details, field);
+	if (e->details) {
+		arr = cJSON_GetObjectItemCaseSensitive(e->details, field);
+		if (!arr)
+			arr = cJSON_AddArrayToObject(e->details, field);
+	}
 	if (arr)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(code));
+		s = cJSON_CreateString(code);
+	if (s && cJSON_AddItemToArray(arr, s))
+		return;
+	cJSON_Delete(s);
+	cJSON_Delete(e->details);
+	e->details = &api_oom;
 }
 
 int api_errs_send(struct api_ctx *x, struct api_errs *e)
 {
 	if (!e->details)
 		return 0;
-	httpd_error(x->resp, 422, NULL, e->details);
+	if (e->details == &api_oom)
+		httpd_error(x->resp, 500, "out_of_memory", NULL);
+	else
+		httpd_error(x->resp, 422, NULL, e->details);
 	e->details = NULL;
 	return 1;
 }
 
 void api_errs_free(struct api_errs *e)
 {
-	cJSON_Delete(e->details);
+	if (e->details != &api_oom)
+		cJSON_Delete(e->details);
 	e->details = NULL;
 }
 

@@ -91,8 +91,10 @@ struct api_errs {
 	cJSON *details;		/* NULL until the first error */
 };
 
+/* Record one; out of memory, the request is refused all the same. */
 void api_err(struct api_errs *e, const char *field, const char *code);
-/* True when errors were collected: sends the 422 and frees them. */
+/* True when errors were collected: sends the 422 (or, when one could not
+ * be recorded, a 500) and frees them. */
 int api_errs_send(struct api_ctx *x, struct api_errs *e);
 void api_errs_free(struct api_errs *e);
 
