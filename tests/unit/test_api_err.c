@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "failalloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,23 +19,6 @@
 #include "httpd.h"
 #include "jsonmem.h"
 #include "log.h"
-
-static int fail_at;	/* the cJSON allocation to fail, counting from 1 */
-static int allocs;
-
-static void *failing_malloc(size_t n)
-{
-	if (++allocs == fail_at)
-		return NULL;
-	return malloc(n);
-}
-
-static int reset_hooks(void **state)
-{
-	(void)state;
-	jsonmem_set_allocator(NULL, NULL);
-	return 0;
-}
 
 /* Two errors of one field, one of another; sent; the answer's status. */
 static int send_three(struct httpd_resp *resp)

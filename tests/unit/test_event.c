@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "failalloc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1180,23 +1182,6 @@ static void test_errs_json_none(void **state)
 }
 
 /* ---- Out of memory ------------------------------------------------- */
-
-static int fail_at;	/* the cJSON allocation to fail, counting from 1 */
-static int allocs;	/* cJSON allocations so far */
-
-static void *failing_malloc(size_t n)
-{
-	if (++allocs == fail_at)
-		return NULL;
-	return malloc(n);
-}
-
-static int reset_hooks(void **state)
-{
-	(void)state;
-	jsonmem_set_allocator(NULL, NULL);
-	return 0;
-}
 
 /*
  * Fail each allocation under cJSON in turn (jsonmem's arena and its
