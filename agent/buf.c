@@ -50,6 +50,8 @@ static const char *const buf_migrations[] = {
 	"  created_at INTEGER NOT NULL);"
 	"CREATE TABLE catalog (id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  json TEXT NOT NULL);",
+	/* 2 */
+	SEEN_MIGRATION_2,
 };
 
 enum job_kind { JOB_PUT, JOB_BATCH, JOB_ACK, JOB_CATALOG, JOB_PRUNE };
@@ -87,8 +89,10 @@ static const char *const buf_sql[S_COUNT] = {
 	[S_META] = "UPDATE meta SET value = ? WHERE key = ?",
 	[S_OLDEST] = "SELECT id, bytes FROM events WHERE id <= ? ORDER BY id",
 	[S_MAX_ID] = "SELECT COALESCE(max(id), 0) FROM events",
-	[S_DROP_SEEN] = "DELETE FROM seen WHERE fp IN (SELECT "
-			"tally_fp(sub, customer, tx) FROM events WHERE id <= ?)",
+	/* One seek a run and key (PRIMARY KEY (run=? AND fp=?)). */
+	[S_DROP_SEEN] = "DELETE FROM seen WHERE run IN (SELECT run FROM "
+			"seen_runs) AND fp IN (SELECT tally_fp(sub, customer, "
+			"tx) FROM events WHERE id <= ?)",
 	[S_DROP_EVENT] = "DELETE FROM events WHERE id <= ?",
 	[S_CATALOG] = "INSERT OR REPLACE INTO catalog (id, json) VALUES (1, ?)",
 };
@@ -801,7 +805,9 @@ static int open_writer(struct buf *b)
 			 DB_SYNC_NORMAL, 5000);
 
 	if (rc == TLY_OK)
-		rc = db_migrate(b->db, buf_migrations, 1, b->path);
+		rc = db_migrate(b->db, buf_migrations,
+				(int)(sizeof(buf_migrations) /
+				      sizeof(buf_migrations[0])), b->path);
 	if (rc == TLY_OK)
 		rc = seen_open(b->db, &b->seen);
 	if (rc == TLY_OK)

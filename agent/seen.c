@@ -30,17 +30,30 @@ _Static_assert(SEEN_LOG_MAX <= SLOT_INDEX_MASK, "slot index bits");
 #define LOG_ROWS 64		/* seen_log rows per multi-row INSERT */
 
 enum {
-	Q_PROBE, Q_LOG, Q_MERGE, Q_CLEAR, Q_PRUNE, Q_LOAD, Q_ALL, Q_SIZE, Q_COUNT
+	Q_PROBE, Q_LOG, Q_MERGE, Q_LOG_SPAN, Q_RUN_PUT, Q_RUN_LAST, Q_CLEAR,
+	Q_DROP_RUNS, Q_FORGET_RUNS, Q_TRIM, Q_TRIMMED, Q_LOAD, Q_ALL, Q_SIZE,
+	Q_COUNT
 };
 
 static const char *const seen_sql[Q_COUNT] = {
-	[Q_PROBE] = "SELECT 1 FROM seen WHERE fp = ?",
+	/* One seek a run (the plan: PRIMARY KEY (run=? AND fp=?)). */
+	[Q_PROBE] = "SELECT 1 FROM seen "
+		    "WHERE run IN (SELECT run FROM seen_runs) AND fp = ?",
 	[Q_LOG] = "INSERT INTO seen_log (fp, at) VALUES (?, ?)",
-	/* In key order, so the B-tree is walked once, leaf after leaf. */
-	[Q_MERGE] = "INSERT OR IGNORE INTO seen (fp, at) "
-		    "SELECT fp, at FROM seen_log ORDER BY fp",
+	/* In key order, so the run is walked once, leaf after leaf. */
+	[Q_MERGE] = SEEN_SQL_MERGE,
+	[Q_LOG_SPAN] = SEEN_SQL_LOG_SPAN,
+	[Q_RUN_PUT] = SEEN_SQL_RUN_PUT,
+	[Q_RUN_LAST] = SEEN_SQL_RUN_LAST,
 	[Q_CLEAR] = "DELETE FROM seen_log",
-	[Q_PRUNE] = "DELETE FROM seen WHERE at < ?",
+	/* Pruning: the runs wholly before the window go whole; in the
+	 * runs its edge cuts through, the older keys go one by one. */
+	[Q_DROP_RUNS] = "DELETE FROM seen WHERE run IN "
+			"(SELECT run FROM seen_runs WHERE newest < ?)",
+	[Q_FORGET_RUNS] = "DELETE FROM seen_runs WHERE newest < ?",
+	[Q_TRIM] = "DELETE FROM seen WHERE run IN "
+		   "(SELECT run FROM seen_runs WHERE oldest < ?1) AND at < ?1",
+	[Q_TRIMMED] = "UPDATE seen_runs SET oldest = ?1 WHERE oldest < ?1",
 	[Q_LOAD] = "SELECT fp FROM seen_log ORDER BY id",
 	[Q_ALL] = "SELECT fp FROM seen",
 	[Q_SIZE] = "SELECT count(*) FROM seen",
@@ -323,14 +336,71 @@ int seen_flush(struct seen *s)
 	return rc;
 }
 
+/*
+ * The run the log merges into: the newest, unless the log would take it
+ * past SEEN_RUN_LOGS logs' keys; then a new one.
+ */
+static int merge_run(struct seen *s, int64_t *run)
+{
+	sqlite3_stmt *q = s->q[Q_RUN_LAST];
+	int step = sqlite3_step(q);
+
+	*run = 0;
+	if (step == SQLITE_ROW) {
+		int64_t keys = sqlite3_column_int64(q, 1);
+
+		*run = sqlite3_column_int64(q, 0);
+		if (keys > 0 && (uint64_t)keys + s->n >
+		    (uint64_t)SEEN_RUN_LOGS * SEEN_LOG_MAX)
+			(*run)++;
+	}
+	sqlite3_reset(q);
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		return TLY_OK;
+	log_error("buffer: dedup runs: %s", sqlite3_errmsg(s->db));
+	return TLY_EDB;
+}
+
+/* Count the log's keys into run's row of seen_runs, with their times. */
+static int run_put(struct seen *s, int64_t run)
+{
+	sqlite3_stmt *q = s->q[Q_LOG_SPAN], *put = s->q[Q_RUN_PUT];
+	int64_t keys = 0, oldest = 0, newest = 0;
+	int step = sqlite3_step(q);
+
+	if (step == SQLITE_ROW) {
+		keys = sqlite3_column_int64(q, 0);
+		oldest = sqlite3_column_int64(q, 1);
+		newest = sqlite3_column_int64(q, 2);
+	}
+	sqlite3_reset(q);
+	if (step != SQLITE_ROW) {
+		log_error("buffer: dedup log: %s", sqlite3_errmsg(s->db));
+		return TLY_EDB;
+	}
+	if (keys == 0)
+		return TLY_OK;
+	sqlite3_bind_int64(put, 1, run);
+	sqlite3_bind_int64(put, 2, keys);
+	sqlite3_bind_int64(put, 3, oldest);
+	sqlite3_bind_int64(put, 4, newest);
+	return db_run(put);
+}
+
 /* Move every logged key to `seen`; the mirror empties. */
 static int merge_log(struct seen *s)
 {
+	int64_t run = 0;
 	int rc = seen_flush(s);
 
 	if (rc == TLY_OK)
+		rc = merge_run(s, &run);
+	if (rc == TLY_OK) {
+		sqlite3_bind_int64(s->q[Q_MERGE], 1, run);
 		rc = db_run(s->q[Q_MERGE]);
-
+	}
+	if (rc == TLY_OK)
+		rc = run_put(s, run);
 	if (rc == TLY_OK)
 		rc = db_run(s->q[Q_CLEAR]);
 	if (rc == TLY_OK)
@@ -347,18 +417,31 @@ int seen_merge(struct seen *s)
 	return s->n ? merge_log(s) : TLY_OK;
 }
 
+/* Run q with before_ms as its parameter; *gone += the rows it changed. */
+static int prune_step(struct seen *s, int q, int64_t before_ms, size_t *gone)
+{
+	int rc;
+
+	sqlite3_bind_int64(s->q[q], 1, before_ms);
+	rc = db_run(s->q[q]);
+	if (rc == TLY_OK && gone)
+		*gone += (size_t)sqlite3_changes(s->db);
+	return rc;
+}
+
 int seen_prune(struct seen *s, int64_t before_ms)
 {
 	int rc = seen_merge(s);
-	size_t gone;
+	size_t gone = 0;
 
-	sqlite3_bind_int64(s->q[Q_PRUNE], 1, before_ms);
-	if (rc != TLY_OK) {
-		sqlite3_clear_bindings(s->q[Q_PRUNE]);
-		return rc;
-	}
-	rc = db_run(s->q[Q_PRUNE]);
-	gone = (size_t)sqlite3_changes(s->db);
+	if (rc == TLY_OK)
+		rc = prune_step(s, Q_DROP_RUNS, before_ms, &gone);
+	if (rc == TLY_OK)
+		rc = prune_step(s, Q_FORGET_RUNS, before_ms, NULL);
+	if (rc == TLY_OK)
+		rc = prune_step(s, Q_TRIM, before_ms, &gone);
+	if (rc == TLY_OK)
+		rc = prune_step(s, Q_TRIMMED, before_ms, NULL);
 	/* Forgotten keys still set bits: rebuild once they are many. */
 	if (rc == TLY_OK && gone > 0 && gone >= s->bf.keys / 4)
 		rc = bloom_build(s, s->bf.keys > gone ? s->bf.keys - gone : 0);

@@ -12,11 +12,16 @@
  *   - seen_log: keys taken lately, appended in arrival order (sequential
  *     pages), mirrored in memory by a hash set so that looking one up
  *     reads no page;
- *   - seen: everything older, a WITHOUT ROWID B-tree of fingerprints.
- * When the log holds SEEN_LOG_MAX keys it is merged into `seen` in key
- * order, so a merge touches each leaf page once rather than each key
- * touching one.  Both tiers are durable: after a crash the log is merged
- * at open and nothing taken is forgotten.
+ *   - seen: everything older, a WITHOUT ROWID B-tree of fingerprints,
+ *     in runs (seen_runs): a run takes SEEN_RUN_LOGS logs' keys at most.
+ * When the log holds SEEN_LOG_MAX keys it is merged into the newest run
+ * of `seen` in key order, so a merge touches each leaf page of that run
+ * once rather than each key touching one; and as the window fills, a
+ * merge still rewrites one run, not a tree of every key in the window
+ * (on a device's SD card too).  A lookup asks each run, behind a Bloom
+ * filter over them all; pruning drops whole runs, and trims the run the
+ * window's edge cuts through.  Both tiers are durable: after a crash the
+ * log is merged at open and nothing taken is forgotten.
  *
  * A key is the 128-bit XXH3 fingerprint of (subscription or customer,
  * transaction id) under a seed drawn once per buffer, so that senders
@@ -26,7 +31,7 @@
  * Every call runs on the buffer's writer connection, inside its open
  * transaction; seen_mark and seen_rollback keep the memory mirror in step
  * with a ROLLBACK TO of the caller's savepoint.  The module owns the
- * seen and seen_log tables, the mirror, and the SQL function
+ * seen, seen_runs and seen_log tables, the mirror, and the SQL function
  * tally_fp(sub, customer, tx) it registers on the connection (used to
  * forget the keys of dropped events).
  */
@@ -38,6 +43,7 @@
 #include <stdint.h>
 
 #define SEEN_LOG_MAX 262144	/* keys in the log before a merge */
+#define SEEN_RUN_LOGS 4		/* logs' keys in a run of seen, at most */
 
 /* The schema, for the buffer's migration 1 (meta must exist). */
 #define SEEN_SCHEMA \
@@ -47,6 +53,31 @@
 	"CREATE TABLE seen_log (id INTEGER PRIMARY KEY, fp BLOB NOT NULL," \
 	"  at INTEGER NOT NULL);" \
 	"INSERT INTO meta VALUES ('fp_seed', random());"
+
+/* Its migration 2: `seen` in runs, the keys it holds becoming run 0. */
+#define SEEN_MIGRATION_2 \
+	"CREATE TABLE seen2 (run INTEGER NOT NULL, fp BLOB NOT NULL," \
+	"  at INTEGER NOT NULL, PRIMARY KEY (run, fp)) WITHOUT ROWID;" \
+	"INSERT INTO seen2 (run, fp, at) SELECT 0, fp, at FROM seen;" \
+	"DROP TABLE seen;" \
+	"ALTER TABLE seen2 RENAME TO seen;" \
+	"CREATE TABLE seen_runs (run INTEGER PRIMARY KEY," \
+	"  keys INTEGER NOT NULL," /* as merged */ \
+	"  oldest INTEGER NOT NULL," /* at or before its oldest `at` */ \
+	"  newest INTEGER NOT NULL);" \
+	"INSERT INTO seen_runs SELECT 0, count(*), min(at), max(at) FROM seen" \
+	"  HAVING count(*) > 0;"
+
+/* A merge of seen_log into run ?1 (bench/limit.c runs them too). */
+#define SEEN_SQL_MERGE "INSERT OR IGNORE INTO seen (run, fp, at) " \
+	"SELECT ?, fp, at FROM seen_log ORDER BY fp"
+#define SEEN_SQL_LOG_SPAN "SELECT count(*), min(at), max(at) FROM seen_log"
+#define SEEN_SQL_RUN_PUT "INSERT INTO seen_runs (run, keys, oldest, newest) " \
+	"VALUES (?, ?, ?, ?) ON CONFLICT (run) DO UPDATE SET " \
+	"keys = keys + excluded.keys, oldest = min(oldest, excluded.oldest), " \
+	"newest = max(newest, excluded.newest)"
+#define SEEN_SQL_RUN_LAST "SELECT run, keys FROM seen_runs " \
+	"ORDER BY run DESC LIMIT 1"
 
 struct seen;
 

@@ -3,10 +3,10 @@
  * machine: the ceiling the agent's intake is measured against.
  *
  * It stores the rows agent/buf.c stores for each event the load
- * generator sends (bench_event.h), with the schema of buf.c's migration 1
+ * generator sends (bench_event.h), with the schema of buf.c's migrations
  * and the statements of agent/seen.c: an INSERT into `seen_log` and one
  * into `events`, and every SEEN_LOG_MAX keys the merge of the log into
- * `seen`; through prepared statements, EVENTS_PER_TX events per
+ * the newest run of `seen`; through prepared statements, EVENTS_PER_TX events per
  * transaction, in WAL mode with synchronous=NORMAL (the agent's default
  * durability).  One thread; no parsing, no network.  It does not look
  * keys up: every key is new, and the agent answers a new key from memory
@@ -34,7 +34,8 @@
 
 #define EVENT_OVERHEAD 48	/* agent/buf.c: bytes counted per event */
 
-/* agent/buf.c, migration 1: the tables intake writes (events, seen). */
+/* agent/buf.c, migrations 1 and 2: the tables intake writes (events,
+ * seen, seen_runs, seen_log). */
 static const char schema[] =
 	"CREATE TABLE events ("
 	"  id INTEGER PRIMARY KEY,"
@@ -43,13 +44,12 @@ static const char schema[] =
 	"  agg TEXT, fkey TEXT, val TEXT,"
 	"  bytes INTEGER NOT NULL);"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	SEEN_SCHEMA;
+	SEEN_SCHEMA SEEN_MIGRATION_2;
 
-/* agent/seen.c: Q_LOG, Q_MERGE + Q_CLEAR; agent/buf.c: S_EVENT. */
+/* agent/seen.c: Q_LOG, and a merge (seen.h's SEEN_SQL_*, then Q_CLEAR);
+ * agent/buf.c: S_EVENT. */
 static const char sql_log[] = "INSERT INTO seen_log (fp, at) VALUES (?, ?)";
-static const char sql_merge[] = "INSERT OR IGNORE INTO seen (fp, at) "
-				"SELECT fp, at FROM seen_log ORDER BY fp;"
-				"DELETE FROM seen_log";
+static const char sql_clear[] = "DELETE FROM seen_log";
 static const char sql_event[] =
 	"INSERT INTO events (tx, sub, customer, code, ts_ms, props,"
 	" ptac, agg, fkey, val, bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
@@ -99,6 +99,35 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
 	return st;
 }
 
+/* The statements of a merge, as agent/seen.c's merge_log runs them. */
+struct merge_sql {
+	sqlite3_stmt *last, *merge, *span, *put;
+};
+
+static void merge(sqlite3 *db, struct merge_sql *m, uint64_t logged)
+{
+	int64_t run = 0;
+
+	if (sqlite3_step(m->last) == SQLITE_ROW) {
+		run = sqlite3_column_int64(m->last, 0);
+		if ((uint64_t)sqlite3_column_int64(m->last, 1) + logged >
+		    (uint64_t)SEEN_RUN_LOGS * SEEN_LOG_MAX)
+			run++;
+	}
+	sqlite3_reset(m->last);
+	sqlite3_bind_int64(m->merge, 1, run);
+	step(db, m->merge);
+	if (sqlite3_step(m->span) != SQLITE_ROW)
+		die(db, SEEN_SQL_LOG_SPAN);
+	sqlite3_bind_int64(m->put, 1, run);
+	for (int c = 0; c < 3; c++)
+		sqlite3_bind_int64(m->put, c + 2,
+				   sqlite3_column_int64(m->span, c));
+	sqlite3_reset(m->span);
+	step(db, m->put);
+	exec(db, sql_clear);
+}
+
 /* agent/seen.c's fingerprint of (subscription, tx), under a fixed seed:
  * 's', the subscription's length in 8 bytes, it, then tx. */
 static void fingerprint(const char *sub, const char *tx, unsigned char fp[16])
@@ -131,6 +160,7 @@ int main(int argc, char **argv)
 	struct bench_ev b = {"limit", "bench_raw", "gb", NULL, 10, 0, 0, 0};
 	unsigned long long n = 1000000, per_tx = 1000;
 	sqlite3_stmt *logged, *event;
+	struct merge_sql m;
 	unsigned long long logged_n = 0;
 	sqlite3 *db = NULL;
 	double t0, dt;
@@ -159,6 +189,10 @@ int main(int argc, char **argv)
 	exec(db, schema);
 	logged = prepare(db, sql_log);
 	event = prepare(db, sql_event);
+	m.last = prepare(db, SEEN_SQL_RUN_LAST);
+	m.merge = prepare(db, SEEN_SQL_MERGE);
+	m.span = prepare(db, SEEN_SQL_LOG_SPAN);
+	m.put = prepare(db, SEEN_SQL_RUN_PUT);
 
 	t0 = now_s();
 	for (unsigned long long i = 0; i < n; i++) {
@@ -175,7 +209,7 @@ int main(int argc, char **argv)
 		fingerprint(sub, tx, fp);
 		plen = bench_ev_props(&b, i, props, sizeof(props));
 		if (logged_n++ == SEEN_LOG_MAX) {
-			exec(db, sql_merge);
+			merge(db, &m, SEEN_LOG_MAX);
 			logged_n = 1;
 		}
 		sqlite3_bind_blob(logged, 1, fp, 16, SQLITE_STATIC);
@@ -200,6 +234,10 @@ int main(int argc, char **argv)
 
 	sqlite3_finalize(logged);
 	sqlite3_finalize(event);
+	sqlite3_finalize(m.last);
+	sqlite3_finalize(m.merge);
+	sqlite3_finalize(m.span);
+	sqlite3_finalize(m.put);
 	sqlite3_close(db);
 	printf("{\"events\":%llu,\"events_per_tx\":%llu,\"seconds\":%.4f,"
 	       "\"events_per_s\":%.0f}\n", n, per_tx, dt, dt > 0 ? n / dt : 0);

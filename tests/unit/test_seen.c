@@ -3,7 +3,9 @@
  * memory-mirrored log and in the merged B-tree, merges past the log's
  * size, savepoint rollbacks (with and without a merge inside), a crash
  * (the connection closed with keys only in the log), pruning by age,
- * and tally_fp() agreeing with seen_key_of().
+ * runs (a new one when the newest is full, lookups across them, pruning
+ * whole and at the edge), a version 1 buffer migrated, and tally_fp()
+ * agreeing with seen_key_of().
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +31,7 @@ static char path[96];
 static const char *const schema[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	SEEN_SCHEMA,
+	SEEN_MIGRATION_2,
 };
 
 struct fx {
@@ -62,7 +65,7 @@ static int teardown(void **state)
 static void open_fx(struct fx *f)
 {
 	assert_int_equal(db_open(&f->db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
-	assert_int_equal(db_migrate(f->db, schema, 1, "test"), TLY_OK);
+	assert_int_equal(db_migrate(f->db, schema, 2, "test"), TLY_OK);
 	assert_int_equal(seen_open(f->db, &f->s), TLY_OK);
 }
 
@@ -263,6 +266,108 @@ static void test_times_within_a_transaction(void **state)
 	close_fx(f);
 }
 
+/* Merge what the log holds (in a transaction of its own). */
+static void merge(struct fx *f)
+{
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_merge(f->s), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+}
+
+static void exec_ok(struct fx *f, const char *sql)
+{
+	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL),
+			 SQLITE_OK);
+}
+
+/*
+ * A merge goes to a new run once the newest would grow past
+ * SEEN_RUN_LOGS logs; lookups ask every run; pruning drops the runs
+ * wholly before the window and trims the one its edge cuts.
+ */
+static void test_runs(void **state)
+{
+	struct fx *f = *state;
+	char sql[160];
+
+	open_fx(f);
+	assert_int_equal(take_range(f, 0, 100, 1000), 0);
+	merge(f);
+	/* Run 0 as good as full (its count is what merges go by). */
+	snprintf(sql, sizeof(sql), "UPDATE seen_runs SET keys = %d",
+		 SEEN_RUN_LOGS * SEEN_LOG_MAX - 50);
+	exec_ok(f, sql);
+	assert_int_equal(take_range(f, 100, 200, 3000), 0);
+	merge(f);
+	assert_int_equal(take_range(f, 200, 210, 5000), 0);
+	merge(f);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen_runs"), 2);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen WHERE run = 1"),
+			 110);
+	assert_int_equal(count(f, "SELECT keys * 1000000 + oldest * 1000 + "
+			       "newest / 1000 FROM seen_runs WHERE run = 1"),
+			 110 * 1000000 + 3000 * 1000 + 5);
+	assert_int_equal(take_range(f, 0, 210, 6000), 210);
+	/* Run 0 (newest 1000) goes whole; run 1 stays. */
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_prune(f->s, 2000), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen WHERE run = 0"),
+			 0);
+	assert_int_equal(count(f, "SELECT min(run) FROM seen_runs"), 1);
+	assert_int_equal(take_range(f, 100, 210, 6000), 110);
+	/* Run 1's edge: keys at 3000 go, those at 5000 stay. */
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_prune(f->s, 4000), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+	assert_int_equal(count(f, "SELECT count(*) FROM seen WHERE run = 1"),
+			 10);
+	assert_int_equal(take_range(f, 200, 210, 6000), 10);
+	assert_int_equal(take_range(f, 100, 200, 6000), 0);
+	close_fx(f);
+}
+
+/* A buffer of schema version 1: its keys become run 0 and still count. */
+static void test_migration_2(void **state)
+{
+	struct fx *f = *state;
+	struct seen_key k[20];
+	sqlite3_stmt *st;
+	int64_t seed;
+	char tx[16];
+
+	open_fx(f);
+	seed = count(f, "SELECT value FROM meta WHERE key = 'fp_seed'");
+	for (int i = 0; i < 20; i++) {
+		snprintf(tx, sizeof(tx), "t%d", i);
+		seen_key_of(f->s, "sub_1", NULL, tx, &k[i]);
+	}
+	close_fx(f);
+	assert_int_equal(unlink(path), 0);
+	/* Version 1, with the same seed, holding those keys. */
+	assert_int_equal(db_open(&f->db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_migrate(f->db, schema, 1, "test"), TLY_OK);
+	assert_int_equal(sqlite3_prepare_v2(f->db, "UPDATE meta SET value = ? "
+			 "WHERE key = 'fp_seed'", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seed);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(f->db, "INSERT INTO seen (fp, at) "
+			 "VALUES (?, 1000)", -1, &st, NULL), SQLITE_OK);
+	for (int i = 0; i < 20; i++) {
+		sqlite3_bind_blob(st, 1, k[i].b, sizeof(k[i].b), SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	db_close(&f->db);
+	open_fx(f);			/* migrates to 2 */
+	assert_int_equal(count(f, "SELECT run * 1000 + keys FROM seen_runs"),
+			 20);
+	assert_int_equal(take_range(f, 0, 25, 2000), 20);
+	close_fx(f);
+}
+
 static void test_sql_function(void **state)
 {
 	struct fx *f = *state;
@@ -291,6 +396,8 @@ int main(void)
 		T(test_crash_keeps_the_log),
 		T(test_prune),
 		T(test_times_within_a_transaction),
+		T(test_runs),
+		T(test_migration_2),
 		T(test_sql_function),
 	};
 
