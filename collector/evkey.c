@@ -288,7 +288,15 @@ static int ek_bloom_build(struct evkey *k, struct store_conn *c,
 		return TLY_OK;
 	}
 	rc = store_prepare(c, sql_tree_all, &st);
-	return rc == TLY_OK ? ek_bloom_rows(k, st, 1) : rc;
+	if (rc == TLY_OK)
+		rc = ek_bloom_rows(k, st, 1);
+	if (rc != TLY_OK) {
+		/* Half built, it would say "not there" of keys that are:
+		 * build again at the next transaction. */
+		bloom_free(&k->bf);
+		k->bf_built = 0;
+	}
+	return rc;
 }
 
 /*
