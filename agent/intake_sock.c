@@ -167,12 +167,13 @@ static int blank(const char *p, size_t len)
  * Read, split into lines, answer; returns when the peer goes.  Blank
  * lines (CRLF ones too) are skipped; a last line without its newline is
  * taken at the end, as `printf ... | nc -U` sends it.  Each byte is
- * looked at once, however many reads a line spans.
+ * looked at once, however many reads a line spans.  buf holds max + 1
+ * bytes: a line of max bytes and its newline.
  */
-static void serve(struct agent *a, int fd, char *buf, size_t cap,
+static void serve(struct agent *a, int fd, char *buf, size_t max,
 		  struct line *lines)
 {
-	size_t have = 0, scanned = 0, n = 0;
+	size_t cap = max + 1, have = 0, scanned = 0, n = 0;
 	int skipping = 0, failed = 0;
 
 	while (!failed) {
@@ -207,7 +208,7 @@ static void serve(struct agent *a, int fd, char *buf, size_t cap,
 			struct line l = {.status = 413};
 
 			snprintf(l.error, sizeof(l.error), "line longer than "
-				 "%zu bytes (intake.max_body)", cap);
+				 "%zu bytes (intake.max_body)", max);
 			/* Answered once, however many reads it spans. */
 			if (!skipping && answer(fd, &l, 1) != 0)
 				failed = 1;
@@ -227,12 +228,12 @@ static void *conn_main(void *arg)
 	struct conn_arg *ca = arg;
 	struct sock *s = ca->s;
 	int fd = s->conns[ca->slot];
-	size_t cap = (size_t)conf_int(s->a->conf, AK_INTAKE_MAX_BODY);
-	char *buf = malloc(cap);
+	size_t max = (size_t)conf_int(s->a->conf, AK_INTAKE_MAX_BODY);
+	char *buf = malloc(max + 1);	/* a line of max bytes, its newline */
 	struct line *lines = calloc(SOCK_LINES, sizeof(*lines));
 
 	if (buf && lines)
-		serve(s->a, fd, buf, cap, lines);
+		serve(s->a, fd, buf, max, lines);
 	free(buf);
 	free(lines);
 	pthread_mutex_lock(&s->mu);

@@ -238,10 +238,16 @@ def socket_long_blank_and_last_lines(t):
         {"status": 413, "error": "line longer than 4096 bytes (intake.max_body)"},
         {"status": 200, "transaction_id": "after"}], answers
     assert ag.status()["accepted_events"] == 2
+    # Exactly intake.max_body bytes is not longer than it.
+    line = json.dumps(ev("exact", gb="1"))
+    line = "{" + " " * (4096 - len(line)) + line[1:]     # JSON whitespace
+    assert len(line) == 4096
+    got = sock_send(ag, [line])
+    assert got == [{"status": 200, "transaction_id": "exact"}], got
     # The last line may come without its newline; blank lines are none.
     data = sock_send_raw(ag, b"\n \r\n" + json.dumps(ev("last", gb="1")).encode())
     assert data == b'{"status":200,"transaction_id":"last"}\n', data
-    assert ag.status()["accepted_events"] == 3
+    assert ag.status()["accepted_events"] == 4
 
 
 @s.test
