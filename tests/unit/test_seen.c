@@ -230,6 +230,14 @@ static void test_crash_keeps_the_log(void **state)
 	close_fx(f);
 }
 
+/* Prune keys taken before before_ms (in a transaction of its own). */
+static void prune(struct fx *f, int64_t before_ms)
+{
+	assert_int_equal(db_begin(f->db), TLY_OK);
+	assert_int_equal(seen_prune(f->s, before_ms), TLY_OK);
+	assert_int_equal(db_commit(f->db), TLY_OK);
+}
+
 static void test_prune(void **state)
 {
 	struct fx *f = *state;
@@ -237,9 +245,7 @@ static void test_prune(void **state)
 	open_fx(f);
 	assert_int_equal(take_range(f, 0, SEEN_LOG_MAX + 10, 1000), 0);
 	assert_int_equal(take_range(f, 1000000, 1000010, 5000), 0);
-	assert_int_equal(db_begin(f->db), TLY_OK);
-	assert_int_equal(seen_prune(f->s, 5000), TLY_OK);
-	assert_int_equal(db_commit(f->db), TLY_OK);
+	prune(f, 5000);
 	/* Older than the window: taken again.  Within it: still seen. */
 	assert_int_equal(take_range(f, 0, SEEN_LOG_MAX + 10, 6000), 0);
 	assert_int_equal(take_range(f, 1000000, 1000010, 6000), 10);
@@ -259,9 +265,7 @@ static void test_times_within_a_transaction(void **state)
 	assert_int_equal(db_commit(f->db), TLY_OK);
 	assert_int_equal(count(f, "SELECT count(*) FROM seen_log "
 			       "WHERE at = 1000"), 50);
-	assert_int_equal(db_begin(f->db), TLY_OK);
-	assert_int_equal(seen_prune(f->s, 5000), TLY_OK);
-	assert_int_equal(db_commit(f->db), TLY_OK);
+	prune(f, 5000);
 	assert_int_equal(take_range(f, 0, 100, 6000), 50);
 	close_fx(f);
 }
@@ -309,17 +313,13 @@ static void test_runs(void **state)
 			 110 * 1000000 + 3000 * 1000 + 5);
 	assert_int_equal(take_range(f, 0, 210, 6000), 210);
 	/* Run 0 (newest 1000) goes whole; run 1 stays. */
-	assert_int_equal(db_begin(f->db), TLY_OK);
-	assert_int_equal(seen_prune(f->s, 2000), TLY_OK);
-	assert_int_equal(db_commit(f->db), TLY_OK);
+	prune(f, 2000);
 	assert_int_equal(count(f, "SELECT count(*) FROM seen WHERE run = 0"),
 			 0);
 	assert_int_equal(count(f, "SELECT min(run) FROM seen_runs"), 1);
 	assert_int_equal(take_range(f, 100, 210, 6000), 110);
 	/* Run 1's edge: keys at 3000 go, those at 5000 stay. */
-	assert_int_equal(db_begin(f->db), TLY_OK);
-	assert_int_equal(seen_prune(f->s, 4000), TLY_OK);
-	assert_int_equal(db_commit(f->db), TLY_OK);
+	prune(f, 4000);
 	assert_int_equal(count(f, "SELECT count(*) FROM seen WHERE run = 1"),
 			 10);
 	assert_int_equal(take_range(f, 200, 210, 6000), 10);
