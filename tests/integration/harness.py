@@ -151,10 +151,20 @@ class Suite:
 # ---- The collector and its APIs ------------------------------------------
 
 import json
+import sqlite3
 import urllib.error
 import urllib.request
 
 API_KEY = "test-api-key"
+
+
+def db_rows(path, sql, *args):
+    """The rows of sql on the SQLite file at path (a collector's store)."""
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
 
 
 class Collector:
@@ -196,6 +206,17 @@ class Collector:
                               "agents", "add", agent_id])
         assert code == 0, err
         return out.strip()
+
+    def rows(self, sql, *args):
+        return db_rows(self.db, sql, *args)
+
+    def metric(self, name):
+        """The value of counter or gauge `name` (labels included) in /metrics."""
+        _, text = http("GET", self.url + "/metrics", ca=self.ca)
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[-1])
+        raise AssertionError("metric %s missing" % name)
 
     def api(self, method, path, body=None, key=None, raw=None):
         """Call /api/v1/PATH; returns (status, decoded JSON or text)."""

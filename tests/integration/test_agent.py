@@ -5,7 +5,6 @@ import json
 import os
 import random
 import socket
-import sqlite3
 import threading
 import time
 from decimal import Decimal
@@ -21,31 +20,21 @@ def ev(tx, sub="sub_1", code="storage", **props):
 
 
 def col_events(col):
-    con = sqlite3.connect(col.db)
-    try:
-        return con.execute("SELECT transaction_id, properties FROM events").fetchall()
-    finally:
-        con.close()
+    return col.rows("SELECT transaction_id, properties FROM events")
 
 
 def col_agent_counts(col, agent_id):
-    con = sqlite3.connect(col.db)
-    try:
-        return con.execute("SELECT events_received, events_duplicate FROM agents "
-                           "WHERE id = ?", (agent_id,)).fetchone()
-    finally:
-        con.close()
+    return col.rows("SELECT events_received, events_duplicate FROM agents "
+                    "WHERE id = ?", agent_id)[0]
 
 
-@s.test
-def hundred_thousand_with_repeats(t):
-    col = Collector(t)
-    ag = Agent(t, col)
+def repeats_workload():
+    """100,000 events in chunks of 1000, one in ten repeating an earlier
+    transaction id with the same content; and {tx: gb} of the 90,000."""
     rnd = random.Random(7)
     sent = {}
     events = []
     for i in range(100000):
-        # One event in ten repeats an earlier transaction id, same content.
         if i % 10 == 9:
             tx = "tx-%d" % rnd.randrange(len(sent))
             events.append(ev(tx, gb=sent[tx]))
@@ -53,7 +42,11 @@ def hundred_thousand_with_repeats(t):
         tx = "tx-%d" % len(sent)
         sent[tx] = "%d.%03d" % (rnd.randrange(100), rnd.randrange(1000))
         events.append(ev(tx, gb=sent[tx]))
-    chunks = [events[i:i + 1000] for i in range(0, len(events), 1000)]
+    return sent, [events[i:i + 1000] for i in range(0, len(events), 1000)]
+
+
+def post_in_parallel(ag, chunks, conns=4):
+    """POST the chunks over `conns` threads; every answer must be 200."""
     errors = []
 
     def worker(part):
@@ -62,12 +55,17 @@ def hundred_thousand_with_repeats(t):
             if code != 200:
                 errors.append((code, body))
 
-    threads = [threading.Thread(target=worker, args=(chunks[k::4],)) for k in range(4)]
+    threads = [threading.Thread(target=worker, args=(chunks[k::conns],))
+               for k in range(conns)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     assert not errors, errors[:3]
+
+
+def assert_held_once(col, ag, sent):
+    """The collector holds each of sent once, with its exact value."""
     ag.drained(timeout=120)
     rows = col_events(col)
     assert len(rows) == len(sent) == 90000, len(rows)
@@ -76,6 +74,16 @@ def hundred_thousand_with_repeats(t):
     assert sum(Decimal(v) for v in got.values()) == sum(Decimal(v) for v in sent.values())
     st = ag.status()
     assert st["accepted_events"] == 90000 and st["duplicate_events"] == 10000, st
+    return st
+
+
+@s.test
+def hundred_thousand_with_repeats(t):
+    col = Collector(t)
+    ag = Agent(t, col)
+    sent, chunks = repeats_workload()
+    post_in_parallel(ag, chunks)
+    assert_held_once(col, ag, sent)
     assert col_agent_counts(col, "edge-1") == (90000, 0)
 
 
@@ -374,12 +382,8 @@ def metric(col, code, agg, field=None, filters=None):
 
 
 def usage_rows(col, code):
-    con = sqlite3.connect(col.db)
-    try:
-        return con.execute("SELECT sub, filters, minute, count, sum FROM usage "
-                           "WHERE code = ? ORDER BY minute, filters", (code,)).fetchall()
-    finally:
-        con.close()
+    return col.rows("SELECT sub, filters, minute, count, sum FROM usage "
+                    "WHERE code = ? ORDER BY minute, filters", code)
 
 
 @s.test

@@ -7,10 +7,8 @@ collectors on one database."""
 import calendar
 import json
 import re
-import sqlite3
 import threading
 import time
-import urllib.request
 
 from harness import Collector, Suite, wait_until
 
@@ -36,16 +34,8 @@ def invalid(details):
             "code": "validation_errors", "error_details": details}
 
 
-def metric(c, name):
-    with urllib.request.urlopen(c.url + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    m = re.search(r'^%s (\d+)$' % re.escape(name), text, re.M)
-    assert m, (name, text)
-    return int(m.group(1))
-
-
 def api_events_total(c):
-    return metric(c, 'tally_events_total{source="api"}')
+    return c.metric('tally_events_total{source="api"}')
 
 
 def subscribe(c, ext="sub_1", customer="cus_1",
@@ -386,9 +376,9 @@ def two_collectors_one_database(t):
         same(got["event"], first[i])
     assert api_events_total(a) + api_events_total(b) == 80
     # Every event's key was looked up once, by one of them.
-    lookups = [metric(c, "tally_event_key_lookups_total") for c in (a, b)]
+    lookups = [c.metric("tally_event_key_lookups_total") for c in (a, b)]
     assert sum(lookups) == 120 and min(lookups) > 0, lookups
-    assert metric(a, "tally_event_key_merges_total") == 0
+    assert a.metric("tally_event_key_merges_total") == 0
     for c in (a, b):
         st, body = c.api("GET", "/events/new-39")
         assert st == 200 and body["event"]["code"] == "calls", body
@@ -437,13 +427,8 @@ def kill9_then_every_batch_again(t):
     assert len(answered) == 20000
     for tx, lago_id in again.items():
         assert answered[tx] == lago_id, tx
-    con = sqlite3.connect(c.db)
-    try:
-        n, distinct = con.execute("SELECT count(*), count(DISTINCT "
-                                  "transaction_id) FROM events").fetchone()
-    finally:
-        con.close()
-    assert n == distinct == 20000, (n, distinct)
+    assert c.rows("SELECT count(*), count(DISTINCT transaction_id) "
+                  "FROM events") == [(20000, 20000)]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 applied once, every refusal with its status and nothing changed, tokens,
 restarts."""
 import json
-import sqlite3
 import zlib
 
 from harness import Collector, Suite, http, run, COLLECTOR
@@ -36,30 +35,16 @@ def send(col, token, body, encoding="deflate"):
     return http("POST", col.url + "/v1/ingest", raw=body, headers=h)
 
 
-def db_rows(col, sql, *args):
-    con = sqlite3.connect(col.db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
 
 def state(col):
     """Everything a batch can change, to show that a refusal changed nothing."""
-    return (db_rows(col, "SELECT * FROM batches ORDER BY agent_id, seq"),
-            db_rows(col, "SELECT * FROM usage ORDER BY sub, code, minute"),
-            db_rows(col, "SELECT transaction_id, sub, code, ts_ms, properties "
+    return (col.rows("SELECT * FROM batches ORDER BY agent_id, seq"),
+            col.rows("SELECT * FROM usage ORDER BY sub, code, minute"),
+            col.rows("SELECT transaction_id, sub, code, ts_ms, properties "
                          "FROM events ORDER BY transaction_id"),
-            db_rows(col, "SELECT id, batches, events_received, events_duplicate, "
+            col.rows("SELECT id, batches, events_received, events_duplicate, "
                          "last_seq FROM agents ORDER BY id"))
 
-
-def metric(col, name):
-    _, text = http("GET", col.url + "/metrics")
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return int(line.split()[-1])
-    raise AssertionError("metric %s missing" % name)
 
 
 @s.test
@@ -77,17 +62,17 @@ def applied_once_and_merged(t):
                                  filters={"az": "a", "region": "eu"}, distinct=["y", "z"]),
                              event("tx-1", gb="999"), event("tx-2", gb="1")])
     assert send(col, tok, b2) == (200, {"seq": 2, "status": "applied"})
-    rows = db_rows(col, "SELECT filters, count, sum, max, latest, latest_ts FROM usage")
+    rows = col.rows("SELECT filters, count, sum, max, latest, latest_ts FROM usage")
     assert rows == [('{"az":"a","region":"eu"}', 15, "1.75", "3", "9", 1764000050)], rows
-    distinct = db_rows(col, "SELECT value FROM usage_distinct ORDER BY value")
+    distinct = col.rows("SELECT value FROM usage_distinct ORDER BY value")
     assert distinct == [("x",), ("y",), ("z",)], distinct
-    ev = db_rows(col, "SELECT transaction_id, properties, source FROM events ORDER BY 1")
+    ev = col.rows("SELECT transaction_id, properties, source FROM events ORDER BY 1")
     assert ev == [("tx-1", '{"gb":"3.2"}', "edge-1"), ("tx-2", '{"gb":"1"}', "edge-1")], ev
-    assert db_rows(col, "SELECT batches, events_received, events_duplicate, last_seq "
+    assert col.rows("SELECT batches, events_received, events_duplicate, last_seq "
                         "FROM agents") == [(2, 11 + 7, 1, 2)]
-    assert metric(col, 'tally_batches_total{result="applied"}') == 2
-    assert metric(col, 'tally_batches_total{result="duplicate"}') == 1
-    assert metric(col, "tally_events_duplicate_total") == 1
+    assert col.metric('tally_batches_total{result="applied"}') == 2
+    assert col.metric('tally_batches_total{result="duplicate"}') == 1
+    assert col.metric("tally_events_duplicate_total") == 1
 
 
 @s.test
@@ -133,11 +118,11 @@ def refusals_change_nothing(t):
     code, body = send(col, tok, batch("edge-1", 2, [agg(minute=1764000001)]))
     assert code == 422 and "minute" in json.dumps(body), body
     assert state(col) == before
-    assert metric(col, 'tally_batches_refused_total{reason="auth"}') == 2
-    assert metric(col, 'tally_batches_refused_total{reason="forbidden"}') == 1
-    assert metric(col, 'tally_batches_refused_total{reason="too_large"}') == 1
-    assert metric(col, 'tally_batches_refused_total{reason="corrupt"}') == 5
-    assert metric(col, 'tally_batches_refused_total{reason="invalid"}') == 3
+    assert col.metric('tally_batches_refused_total{reason="auth"}') == 2
+    assert col.metric('tally_batches_refused_total{reason="forbidden"}') == 1
+    assert col.metric('tally_batches_refused_total{reason="too_large"}') == 1
+    assert col.metric('tally_batches_refused_total{reason="corrupt"}') == 5
+    assert col.metric('tally_batches_refused_total{reason="invalid"}') == 3
     assert send(col, tok, good) == (200, {"seq": 2, "status": "applied"})
 
 
@@ -153,7 +138,7 @@ def tokens_revoked_and_listed(t):
     code, out, _ = run([COLLECTOR, "--db", "sqlite:" + col.db, "agents", "list"])
     assert code == 0 and "edge-1" in out and "active" in out, out
     # Only a hash of the token is stored.
-    stored = db_rows(col, "SELECT key_id, token_hash FROM agents")
+    stored = col.rows("SELECT key_id, token_hash FROM agents")
     assert tok not in json.dumps(stored) and stored[0][0] == tok[4:20]
     code, _, _ = run([COLLECTOR, "--db", "sqlite:" + col.db, "agents", "revoke", "edge-1"])
     assert code == 0
@@ -172,13 +157,13 @@ def restart_keeps_acknowledged(t):
         assert send(col, tok, batch("edge-1", seq, recs))[1]["status"] == "applied"
     col.proc.kill9()
     col.start()
-    assert db_rows(col, "SELECT count(*) FROM events") == [(20,)]
-    assert db_rows(col, "SELECT count, sum FROM usage") == [(210, "210")]
+    assert col.rows("SELECT count(*) FROM events") == [(20,)]
+    assert col.rows("SELECT count, sum FROM usage") == [(210, "210")]
     # Every batch resent after the restart is a duplicate.
     for seq in range(1, 21):
         recs = [event("tx-%d" % seq, gb=str(seq)), agg(count=seq, sum=str(seq))]
         assert send(col, tok, batch("edge-1", seq, recs))[1]["status"] == "duplicate"
-    assert db_rows(col, "SELECT count, sum FROM usage") == [(210, "210")]
+    assert col.rows("SELECT count, sum FROM usage") == [(210, "210")]
     assert col.stop() == 0
 
 

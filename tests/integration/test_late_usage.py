@@ -7,7 +7,6 @@ was and the usage stays stored.  Usage of an unbilled period, of a draft
 (grace period) or of the first period of a plan in advance (whose usage a
 later invoice bills) is not late."""
 import json
-import sqlite3
 import zlib
 
 from harness import COLLECTOR, Collector, Suite, http, run
@@ -78,13 +77,6 @@ def late_list(col, query=""):
     return out
 
 
-def metric(col, name):
-    _, text = http("GET", col.url + "/metrics")
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return int(line.split()[-1])
-    raise AssertionError("metric %s missing" % name)
-
 
 def batch(agent, seq, records):
     doc = {"v": 1, "agent_id": agent, "seq": seq, "created_at": DEC + 10 * DAY,
@@ -98,13 +90,6 @@ def ingest(col, token, body):
         "Authorization": "Bearer " + token, "Content-Encoding": "deflate",
         "Content-Type": "application/octet-stream"})
 
-
-def db_rows(col, sql, *args):
-    con = sqlite3.connect(col.db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 @s.test
@@ -162,7 +147,7 @@ def late_after_finalized(t):
         ("storage", None, 1, "2025-11-21T00:00:00Z"), api
     assert out["meta"] == {"current_page": 1, "next_page": None, "prev_page": None,
                            "total_pages": 1, "total_count": 3}, out["meta"]
-    assert metric(col, "tally_events_late_total") == 1 + 7 + 1
+    assert col.metric("tally_events_late_total") == 1 + 7 + 1
 
     # Reported in the log, one line per request or batch.
     log = col.proc.output()
@@ -178,12 +163,12 @@ def late_after_finalized(t):
     assert ok(col, "GET", "/invoices/" + inv["lago_id"])["invoice"] == before
 
     # Never dropped: the usage is stored as sent.
-    assert db_rows(col, "SELECT transaction_id, source FROM events "
+    assert col.rows("SELECT transaction_id, source FROM events "
                         "WHERE transaction_id IN ('late-api', 'late-agent') "
                         "ORDER BY 1") == [("late-agent", "edge-1"), ("late-api", "api")]
-    assert db_rows(col, "SELECT code, count FROM usage WHERE minute = ?",
+    assert col.rows("SELECT code, count FROM usage WHERE minute = ?",
                    nov_minute) == [("calls", 7)]
-    assert db_rows(col, "SELECT COUNT(*) FROM late_usage") == [(3,)]
+    assert col.rows("SELECT COUNT(*) FROM late_usage") == [(3,)]
 
     # Filter and pages.
     assert late_list(col, "?external_subscription_id=acme-1")["meta"]["total_count"] == 3
@@ -228,7 +213,7 @@ def drafts_are_not_final(t):
     rows = late_list(col)["late_usage"]
     assert [(r["transaction_id"], r["invoice_number"]) for r in rows] == \
         [("after", "TLY-000001")], rows
-    assert metric(col, "tally_events_late_total") == 1
+    assert col.metric("tally_events_late_total") == 1
 
 
 @s.test

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 from harness import (ROOT, Agent, Collector, Suite, free_port, make_ca_and_cert, run,
                      wait_until)
-from test_agent import (assert_sleeps_when_drained, col_agent_counts, col_events, ev,
-                        metric, sender, usage_rows)
+from test_agent import (assert_held_once, assert_sleeps_when_drained, col_agent_counts,
+                        col_events, ev, metric, post_in_parallel, repeats_workload,
+                        sender, usage_rows)
 
 s = Suite("mqtt_agent")
 
@@ -120,41 +121,9 @@ def hundred_thousand_with_repeats(t):
     wait_until(lambda: connected(ag), what="the agent to connect")
     st = ag.status()
     assert st["transport"] == "mqtt" and st["connected"], st
-    rnd = random.Random(7)
-    sent = {}
-    events = []
-    for i in range(100000):
-        # One event in ten repeats an earlier transaction id, same content.
-        if i % 10 == 9:
-            tx = "tx-%d" % rnd.randrange(len(sent))
-            events.append(ev(tx, gb=sent[tx]))
-            continue
-        tx = "tx-%d" % len(sent)
-        sent[tx] = "%d.%03d" % (rnd.randrange(100), rnd.randrange(1000))
-        events.append(ev(tx, gb=sent[tx]))
-    chunks = [events[i:i + 1000] for i in range(0, len(events), 1000)]
-    errors = []
-
-    def worker(part):
-        for c in part:
-            code, body = ag.post(c)
-            if code != 200:
-                errors.append((code, body))
-
-    threads = [threading.Thread(target=worker, args=(chunks[k::4],)) for k in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors, errors[:3]
-    ag.drained(timeout=120)
-    rows = col_events(col)
-    assert len(rows) == len(sent) == 90000, len(rows)
-    got = {tx: json.loads(p)["gb"] for tx, p in rows}
-    assert got == sent
-    assert sum(Decimal(v) for v in got.values()) == sum(Decimal(v) for v in sent.values())
-    st = ag.status()
-    assert st["accepted_events"] == 90000 and st["duplicate_events"] == 10000, st
+    sent, chunks = repeats_workload()
+    post_in_parallel(ag, chunks)
+    st = assert_held_once(col, ag, sent)
     assert st["outbox_batches"] == 0 and st["batches_acked"] >= 9, st
     received, dups = col_agent_counts(col, "edge-1")
     assert received - dups == 90000, (received, dups)

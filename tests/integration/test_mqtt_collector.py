@@ -7,12 +7,11 @@ and TLS.  mosquitto_pub and mosquitto_sub play the agent."""
 import json
 import os
 import socket
-import sqlite3
 import threading
 import time
 import zlib
 
-from harness import (COLLECTOR, ROOT, Collector, Suite, free_port, http,
+from harness import (COLLECTOR, ROOT, Collector, Suite, db_rows, free_port,
                      make_ca_and_cert, run, wait_until)
 
 s = Suite("mqtt_collector")
@@ -131,32 +130,18 @@ def mqtt_collector(t, broker, db=None, group=None, env=None):
     return Collector(t, extra=["--mqtt", broker.uri], env=e, db=db)
 
 
-def metric(col, name):
-    _, text = http("GET", col.url + "/metrics")
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return int(line.split()[-1])
-    raise AssertionError("metric %s missing" % name)
-
 
 def connected(col):
-    wait_until(lambda: metric(col, "tally_mqtt_connected") == 1, timeout=15,
+    wait_until(lambda: col.metric("tally_mqtt_connected") == 1, timeout=15,
                what="the collector to subscribe")
 
 
-def rows(db, sql, *args):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
-
 
 def state(db):
-    return (rows(db, "SELECT agent_id, seq FROM batches ORDER BY 1, 2"),
-            rows(db, "SELECT sub, code, minute, count FROM usage ORDER BY 1, 2, 3"),
-            rows(db, "SELECT transaction_id FROM events ORDER BY 1"),
-            rows(db, "SELECT id, batches, events_received FROM agents ORDER BY 1"))
+    return (db_rows(db, "SELECT agent_id, seq FROM batches ORDER BY 1, 2"),
+            db_rows(db, "SELECT sub, code, minute, count FROM usage ORDER BY 1, 2, 3"),
+            db_rows(db, "SELECT transaction_id FROM events ORDER BY 1"),
+            db_rows(db, "SELECT id, batches, events_received FROM agents ORDER BY 1"))
 
 
 @s.test
@@ -191,15 +176,15 @@ def applied_once_and_refusals_acked(t):
     a = acks.wait(6)[5]
     assert a["seq"] is None and a["status"] == "refused" and a["error"], a
     assert state(col.db) == before
-    assert metric(col, 'tally_batches_total{result="applied"}') == 1
-    assert metric(col, 'tally_batches_total{result="duplicate"}') == 1
-    assert metric(col, 'tally_batches_refused_total{reason="forbidden"}') == 1
-    assert metric(col, 'tally_batches_refused_total{reason="corrupt"}') == 2
-    assert metric(col, 'tally_batches_refused_total{reason="invalid"}') == 1
+    assert col.metric('tally_batches_total{result="applied"}') == 1
+    assert col.metric('tally_batches_total{result="duplicate"}') == 1
+    assert col.metric('tally_batches_refused_total{reason="forbidden"}') == 1
+    assert col.metric('tally_batches_refused_total{reason="corrupt"}') == 2
+    assert col.metric('tally_batches_refused_total{reason="invalid"}') == 1
     # And the next good batch still goes through.
     assert broker.pub("edge-1", batch("edge-1", 2, [agg(count=5)]))[0] == 0
     assert acks.wait(7)[6] == {"seq": 2, "status": "applied"}
-    assert rows(col.db, "SELECT count FROM usage") == [(15,)]
+    assert db_rows(col.db, "SELECT count FROM usage") == [(15,)]
 
 
 @s.test
@@ -219,7 +204,7 @@ def unregistered_and_revoked_agents_refused(t):
     assert broker.pub("edge-8", batch("edge-8", 1, [agg()]))[0] == 0
     assert acks8.wait(1)[0]["status"] == "refused"
     assert state(col.db) == before
-    assert metric(col, 'tally_batches_refused_total{reason="auth"}') == 2
+    assert col.metric('tally_batches_refused_total{reason="auth"}') == 2
 
 
 @s.test
@@ -244,8 +229,8 @@ def broker_refuses_bad_password_and_foreign_topic(t):
     assert spy.wait(1) == [{"seq": 1, "status": "applied"}]
     time.sleep(0.5)
     assert own.all() == [], own.all()
-    assert rows(col.db, "SELECT agent_id, seq FROM batches") == [("edge-2", 1)]
-    assert rows(col.db, "SELECT count FROM usage") == [(3,)]
+    assert db_rows(col.db, "SELECT agent_id, seq FROM batches") == [("edge-2", 1)]
+    assert db_rows(col.db, "SELECT count FROM usage") == [(3,)]
 
 
 def publish_all(broker, agent, seqs, make):
@@ -259,10 +244,10 @@ def two_event_batch(seq):
 
 
 def check_totals(db, n):
-    assert rows(db, "SELECT count(*) FROM batches") == [(n,)]
-    assert rows(db, "SELECT count(*), count(DISTINCT transaction_id) FROM events") == [(n, n)]
-    assert rows(db, "SELECT sum(count) FROM usage") == [(2 * n,)]
-    assert rows(db, "SELECT batches, events_received FROM agents WHERE id = 'edge-1'") == \
+    assert db_rows(db, "SELECT count(*) FROM batches") == [(n,)]
+    assert db_rows(db, "SELECT count(*), count(DISTINCT transaction_id) FROM events") == [(n, n)]
+    assert db_rows(db, "SELECT sum(count) FROM usage") == [(2 * n,)]
+    assert db_rows(db, "SELECT batches, events_received FROM agents WHERE id = 'edge-1'") == \
         [(n, 3 * n)]
 
 
@@ -279,8 +264,8 @@ def two_collectors_split_the_load(t):
     got = acks.wait(200, timeout=60)
     assert sorted(x["seq"] for x in got) == list(range(1, 201))
     assert {x["status"] for x in got} == {"applied"}
-    na = metric(a, 'tally_batches_total{result="applied"}')
-    nb = metric(b, 'tally_batches_total{result="applied"}')
+    na = a.metric('tally_batches_total{result="applied"}')
+    nb = b.metric('tally_batches_total{result="applied"}')
     assert na > 0 and nb > 0 and na + nb == 200, (na, nb)
     check_totals(a.db, 200)
 
@@ -299,7 +284,7 @@ def collector_killed_midway_other_finishes(t):
     sender.start()
     try:
         wait_until(lambda: len(acks.all()) >= 60, timeout=30, what="60 acks")
-        assert metric(a, 'tally_batches_total{result="applied"}') > 0
+        assert a.metric('tally_batches_total{result="applied"}') > 0
         a.proc.kill9()
     finally:
         sender.join()
@@ -314,7 +299,7 @@ def collector_killed_midway_other_finishes(t):
     got = acks.all()
     assert {x["seq"] for x in got} == set(range(1, 201)), len(got)
     assert {x["status"] for x in got} <= {"applied", "duplicate"}
-    assert metric(b, 'tally_batches_total{result="applied"}') > 0
+    assert b.metric('tally_batches_total{result="applied"}') > 0
     check_totals(b.db, 200)
 
 
@@ -325,7 +310,7 @@ def reconnects_after_a_broker_restart(t):
     col.agent_token("edge-1")
     connected(col)
     broker.proc.stop()
-    wait_until(lambda: metric(col, "tally_mqtt_connected") == 0, timeout=10,
+    wait_until(lambda: col.metric("tally_mqtt_connected") == 0, timeout=10,
                what="the collector to see the broker go")
     broker.start()
     connected(col)  # reconnected, and subscribed again (clean start)
@@ -384,7 +369,7 @@ def tls_refuses_a_broker_of_another_ca(t):
     col = mqtt_collector(t, broker, env={"TALLY_MQTT_CA_FILE": other})
     wait_until(lambda: "TLS" in col.proc.output(), timeout=15, what="a log line about TLS")
     time.sleep(1)
-    assert metric(col, "tally_mqtt_connected") == 0
+    assert col.metric("tally_mqtt_connected") == 0
     assert "certificate verify failed" in col.proc.output(), col.proc.output()
 
 
