@@ -378,8 +378,8 @@ void api_doc_free(struct api_doc *d)
 	d->doc = NULL;
 }
 
-int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
-		 struct api_doc *d)
+int api_load_one(struct api_ctx *x, const char *sql, const char *key,
+		 int (*read)(struct store_stmt *st, void *out), void *out)
 {
 	struct store_stmt *st = NULL;
 	int rc = store_prepare(x->c, sql, &st);
@@ -389,11 +389,22 @@ int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
 	store_bind_text(st, 1, key);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
-		rc = api_doc_row(st, d);
+		rc = read(st, out);
 	else if (rc == STORE_DONE)
 		rc = TLY_ENOTFOUND;
 	store_reset(st);
 	return rc;
+}
+
+static int doc_read(struct store_stmt *st, void *d)
+{
+	return api_doc_row(st, d);
+}
+
+int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
+		 struct api_doc *d)
+{
+	return api_load_one(x, sql, key, doc_read, d);
 }
 
 /* Append one page of rows, rendered by to_json, to list. */

@@ -131,8 +131,15 @@ struct api_doc {
 int api_doc_row(struct store_stmt *st, struct api_doc *d);
 void api_doc_free(struct api_doc *d);		/* NULL-safe; keeps d */
 
-/* The row a query with one text parameter (key) selects into d:
- * TLY_OK, TLY_ENOTFOUND or an error. */
+/*
+ * The row a query with one text parameter (key) selects, read by
+ * read(st, out): its result, TLY_ENOTFOUND when there is none, or an
+ * error.
+ */
+int api_load_one(struct api_ctx *x, const char *sql, const char *key,
+		 int (*read)(struct store_stmt *st, void *out), void *out);
+
+/* api_load_one into d (api_doc_row). */
 int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
 		 struct api_doc *d);
 

@@ -534,8 +534,10 @@ static void coupon_free(struct coupon *cp)
 	cp->doc = NULL;
 }
 
-static int coupon_row(struct store_stmt *st, struct coupon *cp)
+/* A coupon from a COUPON_COLS row (api_load_one's reader). */
+static int coupon_row(struct store_stmt *st, void *out)
 {
+	struct coupon *cp = out;
 	const char *id = store_col_text(st, 0);
 	const char *status = store_col_text(st, 1);
 
@@ -554,19 +556,8 @@ static int coupon_load(struct api_ctx *x, const char *code,
 	static const char *const sql =
 		"SELECT " COUPON_COLS " FROM coupons "
 		"WHERE code = ? AND deleted_at IS NULL";
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
 
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_text(st, 1, code);
-	rc = store_step(st);
-	if (rc == STORE_ROW)
-		rc = coupon_row(st, cp);
-	else if (rc == STORE_DONE)
-		rc = TLY_ENOTFOUND;
-	store_reset(st);
-	return rc;
+	return api_load_one(x, sql, code, coupon_row, cp);
 }
 
 /* Lago's clock job: time-limited coupons past expiration_at end. */

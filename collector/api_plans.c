@@ -946,8 +946,11 @@ static const char *const sql_by_code =
 	"SELECT " PLAN_COLS " FROM plans "
 	"WHERE code = ? AND deleted_at IS NULL";
 
-static int row_read(struct store_stmt *st, struct plan_row *r)
+/* A plan_row from a PLAN_COLS row (api_load_one's reader). */
+static int row_read(struct store_stmt *st, void *out)
 {
+	struct plan_row *r = out;
+
 	snprintf(r->lago_id, sizeof(r->lago_id), "%s", store_col_text(st, 0));
 	r->created = store_col_i64(st, 1);
 	r->doc = cJSON_Parse(store_col_text(st, 2));
@@ -957,20 +960,8 @@ static int row_read(struct store_stmt *st, struct plan_row *r)
 /* The live plan with this code; r->doc is the caller's.  TLY_ENOTFOUND. */
 static int plan_load(struct api_ctx *x, const char *code, struct plan_row *r)
 {
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql_by_code, &st);
-
 	r->doc = NULL;
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_text(st, 1, code);
-	rc = store_step(st);
-	if (rc == STORE_ROW)
-		rc = row_read(st, r);
-	else if (rc == STORE_DONE)
-		rc = TLY_ENOTFOUND;
-	store_reset(st);
-	return rc;
+	return api_load_one(x, sql_by_code, code, row_read, r);
 }
 
 /* Insert the new plan r, or update it when is_new is 0. */
