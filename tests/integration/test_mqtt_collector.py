@@ -251,15 +251,21 @@ def check_totals(db, n):
         [(n, 3 * n)]
 
 
-@s.test
-def two_collectors_split_the_load(t):
+def two_collectors(t):
+    """A broker, two collectors of one group on one database, subscribed,
+    with agent edge-1 registered; and a listener of edge-1's acks."""
     broker = Broker(t)
     a = mqtt_collector(t, broker, group="g1")
     b = mqtt_collector(t, broker, db=a.db, group="g1")
     a.agent_token("edge-1")
     connected(a)
     connected(b)
-    acks = broker.acks("edge-1")
+    return broker, a, b, broker.acks("edge-1")
+
+
+@s.test
+def two_collectors_split_the_load(t):
+    broker, a, b, acks = two_collectors(t)
     publish_all(broker, "edge-1", range(1, 201), two_event_batch)
     got = acks.wait(200, timeout=60)
     assert sorted(x["seq"] for x in got) == list(range(1, 201))
@@ -272,13 +278,7 @@ def two_collectors_split_the_load(t):
 
 @s.test
 def collector_killed_midway_other_finishes(t):
-    broker = Broker(t)
-    a = mqtt_collector(t, broker, group="g1")
-    b = mqtt_collector(t, broker, db=a.db, group="g1")
-    a.agent_token("edge-1")
-    connected(a)
-    connected(b)
-    acks = broker.acks("edge-1")
+    broker, a, b, acks = two_collectors(t)
     sender = threading.Thread(target=publish_all,
                               args=(broker, "edge-1", range(1, 201), two_event_batch))
     sender.start()
