@@ -248,22 +248,11 @@ def wait_until(pred, timeout, what, step=0.02):
     raise RuntimeError("timed out after %d s waiting for %s" % (timeout, what))
 
 
-class Collector:
-    def __init__(self, name, port=None):
-        self.name = name
-        self.port = port or free_port()
-        self.db = os.path.join(WORK, name + ".db")
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.proc = None
+class Daemon:
+    """A tally daemon we start and stop by PID; ready once /healthz is 200."""
 
-    def argv(self, *extra):
-        return [COLLECTOR, "--db", "sqlite:" + self.db] + list(extra)
-
-    def start(self):
-        # The scheduler would bill "now" underneath the measures.
-        self.proc = Proc(self.name, self.argv("--listen", "127.0.0.1:%d" % self.port,
-                                              "--api-key", API_KEY),
-                         env={"TALLY_BILLING_INTERVAL": "1d"},
+    def launch(self, argv, env):
+        self.proc = Proc(self.name, argv, env=env,
                          log=os.path.join(WORK, self.name + ".log"))
         wait_until(self.healthy, 20, self.name + " /healthz")
         return self
@@ -276,6 +265,24 @@ class Collector:
     def stop(self):
         if self.proc:
             self.proc.stop()
+
+
+class Collector(Daemon):
+    def __init__(self, name, port=None):
+        self.name = name
+        self.port = port or free_port()
+        self.db = os.path.join(WORK, name + ".db")
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.proc = None
+
+    def argv(self, *extra):
+        return [COLLECTOR, "--db", "sqlite:" + self.db] + list(extra)
+
+    def start(self):
+        # The scheduler would bill "now" underneath the measures.
+        return self.launch(self.argv("--listen", "127.0.0.1:%d" % self.port,
+                                     "--api-key", API_KEY),
+                           {"TALLY_BILLING_INTERVAL": "1d"})
 
     def api(self, method, path, body=None):
         code, out = http(method, self.url + "/api/v1" + path, body,
@@ -301,7 +308,7 @@ class Collector:
         return out
 
 
-class Agent:
+class Agent(Daemon):
     def __init__(self, name, collector_url, token="tly_bench", env=None):
         self.name = name
         self.port = free_port()
@@ -317,25 +324,13 @@ class Agent:
         self.proc = None
 
     def start(self):
-        self.proc = Proc(self.name, self.argv, env=self.env,
-                         log=os.path.join(WORK, self.name + ".log"))
-        wait_until(self.healthy, 20, self.name + " /healthz")
-        return self
-
-    def healthy(self):
-        if not self.proc.alive():
-            raise RuntimeError("%s exited: %s" % (self.name, self.proc.output()[-800:]))
-        return http("GET", self.url + "/healthz", timeout=2)[0] == 200
+        return self.launch(self.argv, self.env)
 
     def status(self):
         code, st = http("GET", self.url + "/v1/status")
         if code != 200:
             raise RuntimeError("%s /v1/status: %d %s" % (self.name, code, st))
         return st
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop()
 
 
 def loadgen(name, mode, target, n, prefix, conns=None, batch=None, extra=(),
