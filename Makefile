@@ -195,7 +195,7 @@ demo: deps
 # check.  The tools are built apart from the sanitizer builds.
 BENCH_TOOLS := build/bench/limit build/bench/loadgen build/bench/rssfloor
 
-build/bench/limit: bench/limit.c bench/bench_event.h agent/seen.h
+build/bench/limit: bench/limit.c bench/bench_event.h agent/seen.h agent/buf_schema.h
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) -Iagent -O2 -g -std=c11 $(WARN) \

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "buf_schema.h"
 #include <sys/prctl.h>
 
 #include "db.h"
@@ -26,21 +27,12 @@
 #include "seen.h"
 #include "util.h"
 
-#define EVENT_OVERHEAD 48	/* bytes counted per event beyond its text */
-
 static const char *const buf_migrations[] = {
 	/* 1 */
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	"INSERT INTO meta VALUES ('next_seq', 1), ('last_acked_seq', 0),"
 	"  ('dropped_total', 0);"
-	/* Events taken and not yet batched.  fkey/agg/val are set when the
-	 * event pre-aggregates (props is then not needed and NULL). */
-	"CREATE TABLE events ("
-	"  id INTEGER PRIMARY KEY,"
-	"  tx TEXT NOT NULL, sub TEXT, customer TEXT, code TEXT NOT NULL,"
-	"  ts_ms INTEGER NOT NULL, props TEXT, ptac TEXT,"
-	"  agg TEXT, fkey TEXT, val TEXT,"
-	"  bytes INTEGER NOT NULL);"
+	BUF_EVENTS_TABLE
 	/* Transaction ids seen within the dedup window (seen.h). */
 	SEEN_SCHEMA
 	"CREATE TABLE outbox ("
@@ -77,8 +69,7 @@ enum {
 };
 
 static const char *const buf_sql[S_COUNT] = {
-	[S_EVENT] = "INSERT INTO events (tx, sub, customer, code, ts_ms, props,"
-		    " ptac, agg, fkey, val, bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	[S_EVENT] = BUF_EVENTS_INSERT " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 	[S_TAKE] = "SELECT id, tx, sub, customer, code, ts_ms, props, ptac, agg,"
 		   " fkey, val, bytes FROM events ORDER BY id LIMIT ?",
 	[S_DEL_EVENTS] = "DELETE FROM events WHERE id <= ?",
@@ -149,7 +140,7 @@ static int64_t event_bytes(const struct event *ev, size_t props_len)
 	return (int64_t)(strlen(ev->transaction_id) + strlen(ev->code) +
 			 (ev->sub ? strlen(ev->sub) : 0) +
 			 (ev->customer ? strlen(ev->customer) : 0) +
-			 props_len + EVENT_OVERHEAD);
+			 props_len + BUF_EVENT_OVERHEAD);
 }
 
 /*
@@ -199,7 +190,6 @@ static int drop_oldest(struct buf *b, int64_t need, int64_t below,
  * holds what its row points at until the INSERT has run.
  */
 #define PUT_ROWS 32
-#define EVENT_COLS 11
 
 struct put_row {
 	const struct event *ev;
@@ -277,7 +267,7 @@ static int put_rows_insert(struct buf *b, struct put_row *rows, size_t n,
 
 	if (n == PUT_ROWS) {
 		for (size_t i = 0; i < n; i++)
-			bind_row(b->put_rows, (int)i * EVENT_COLS, &rows[i]);
+			bind_row(b->put_rows, (int)i * BUF_EVENT_COLS, &rows[i]);
 		rc = db_run(b->put_rows);
 	}
 	for (size_t i = 0; n < PUT_ROWS && rc == TLY_OK && i < n; i++) {
@@ -811,10 +801,8 @@ static int open_writer(struct buf *b)
 	if (rc == TLY_OK)
 		rc = seen_open(b->db, &b->seen);
 	if (rc == TLY_OK)
-		rc = db_prepare_rows(b->db, &b->put_rows, "INSERT INTO events "
-				     "(tx, sub, customer, code, ts_ms, props, "
-				     "ptac, agg, fkey, val, bytes)",
-				     EVENT_COLS, PUT_ROWS);
+		rc = db_prepare_rows(b->db, &b->put_rows, BUF_EVENTS_INSERT,
+				     BUF_EVENT_COLS, PUT_ROWS);
 	for (int i = 0; rc == TLY_OK && i < S_COUNT; i++)
 		rc = db_prepare(b->db, &b->sql[i], buf_sql[i]);
 	if (rc == TLY_OK)

@@ -30,29 +30,22 @@
 #include <xxhash.h>
 
 #include "bench_event.h"
+#include "buf_schema.h"
 #include "seen.h"
-
-#define EVENT_OVERHEAD 48	/* agent/buf.c: bytes counted per event */
 
 /* agent/buf.c, migrations 1 and 2: the tables intake writes (events,
  * seen, seen_runs, seen_log). */
 static const char schema[] =
-	"CREATE TABLE events ("
-	"  id INTEGER PRIMARY KEY,"
-	"  tx TEXT NOT NULL, sub TEXT, customer TEXT, code TEXT NOT NULL,"
-	"  ts_ms INTEGER NOT NULL, props TEXT, ptac TEXT,"
-	"  agg TEXT, fkey TEXT, val TEXT,"
-	"  bytes INTEGER NOT NULL);"
+	BUF_EVENTS_TABLE
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	SEEN_SCHEMA SEEN_MIGRATION_2;
 
 /* agent/seen.c: Q_LOG, and a merge (seen.h's SEEN_SQL_*, then Q_CLEAR);
- * agent/buf.c: S_EVENT. */
+ * agent/buf.c: S_EVENT (buf_schema.h). */
 static const char sql_log[] = "INSERT INTO seen_log (fp, at) VALUES (?, ?)";
 static const char sql_clear[] = "DELETE FROM seen_log";
 static const char sql_event[] =
-	"INSERT INTO events (tx, sub, customer, code, ts_ms, props,"
-	" ptac, agg, fkey, val, bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+	BUF_EVENTS_INSERT " VALUES (?,?,?,?,?,?,?,?,?,?,?)";
 
 static double now_s(void)
 {
@@ -225,7 +218,7 @@ int main(int argc, char **argv)
 			sqlite3_bind_null(event, c);
 		sqlite3_bind_int64(event, 11, (int64_t)(strlen(tx) +
 			strlen(b.code) + strlen(sub) + (size_t)plen +
-			EVENT_OVERHEAD));
+			BUF_EVENT_OVERHEAD));
 		step(db, event);
 		if (i % per_tx == per_tx - 1 || i == n - 1)
 			exec(db, "COMMIT");
