@@ -415,12 +415,9 @@ static int ek_put(struct store_conn *c, int64_t run, const struct ek_ent *keys,
 		  size_t n)
 {
 	struct store_stmt *st = NULL;
-	int rc = TLY_OK;
+	int rc = store_prepare(c, sql_put, &st);
 
 	for (size_t i = 0; rc == TLY_OK && i < n; i++) {
-		rc = store_prepare(c, sql_put, &st);
-		if (rc != TLY_OK)
-			break;
 		store_bind_i64(st, 1, run);
 		store_bind_i64(st, 2, (int64_t)keys[i].txh);
 		store_bind_i64(st, 3, (int64_t)keys[i].subh);
@@ -607,35 +604,30 @@ static int ek_tree_find(struct evkey *k, struct store_conn *c,
 }
 
 int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
-	       const char *sub_key, int64_t *id)
+	       const char *sub_key, struct evkey_key *key, int64_t *id)
 {
-	uint64_t txh, subh;
 	int rc = ek_enter(k, c);
 
 	*id = 0;
 	if (rc != TLY_OK)
 		return rc;
 	atomic_fetch_add_explicit(&k->finds, 1, memory_order_relaxed);
-	ek_hash(k, tx, sub_key, &txh, &subh);
-	rc = ek_mirror_find(k, c, tx, sub_key, txh, subh, id);
+	ek_hash(k, tx, sub_key, &key->txh, &key->subh);
+	rc = ek_mirror_find(k, c, tx, sub_key, key->txh, key->subh, id);
 	if (rc != TLY_OK || *id)
 		return rc;
-	if (!ek_bloom_maybe(k, txh, subh))
+	if (!ek_bloom_maybe(k, key->txh, key->subh))
 		return TLY_OK;		/* surely not in event_keys */
 	atomic_fetch_add_explicit(&k->tree_finds, 1, memory_order_relaxed);
-	return ek_tree_find(k, c, tx, sub_key, txh, subh, id);
+	return ek_tree_find(k, c, tx, sub_key, key->txh, key->subh, id);
 }
 
-int evkey_add(struct evkey *k, struct store_conn *c, const char *tx,
-	      const char *sub_key, int64_t id)
+int evkey_add(struct evkey *k, struct store_conn *c,
+	      const struct evkey_key *key, int64_t id)
 {
-	uint64_t txh, subh;
-	int rc = ek_enter(k, c);
+	int rc = ek_enter(k, c);	/* a no-op after evkey_find */
 
-	if (rc != TLY_OK)
-		return rc;
-	ek_hash(k, tx, sub_key, &txh, &subh);
-	return ek_push(k, txh, subh, id);
+	return rc == TLY_OK ? ek_push(k, key->txh, key->subh, id) : rc;
 }
 
 /* Append id to the growing array *ids of *n. */

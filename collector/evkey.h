@@ -67,17 +67,24 @@ struct evkey;
 int evkey_open(struct store *s, size_t tail_max, struct evkey **out);
 void evkey_close(struct evkey **k);		/* NULL-safe */
 
+/* A key's hashes: evkey_find computes them, evkey_add takes them. */
+struct evkey_key {
+	uint64_t txh, subh;
+};
+
 /*
  * Inside a write transaction on c: *id = the event held for (tx, sub_key),
- * or 0.  The first call of a transaction catches up with the table and,
- * if the tail is full, merges it.  TLY_OK, TLY_EDB, TLY_ENOMEM.
+ * or 0; *key = the key's hashes.  The first call of a transaction catches
+ * up with the table and, if the tail is full, merges it.  TLY_OK,
+ * TLY_EDB, TLY_ENOMEM.
  */
 int evkey_find(struct evkey *k, struct store_conn *c, const char *tx,
-	       const char *sub_key, int64_t *id);
+	       const char *sub_key, struct evkey_key *key, int64_t *id);
 
-/* After inserting event id of (tx, sub_key) in that same transaction. */
-int evkey_add(struct evkey *k, struct store_conn *c, const char *tx,
-	      const char *sub_key, int64_t id);
+/* After inserting event id of the key evkey_find gave, in that same
+ * transaction. */
+int evkey_add(struct evkey *k, struct store_conn *c,
+	      const struct evkey_key *key, int64_t id);
 
 /*
  * Outside a transaction: the ids of the events whose transaction id is

@@ -414,6 +414,7 @@ int ingest_event(struct store_conn *c, struct evkey *ek,
 		" source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 		"RETURNING id";
 	char key[INGEST_KEY_LEN];
+	struct evkey_key hashed;
 	struct store_stmt *st = NULL;
 	const char *props = ev->props_json;	/* ev_parse made it */
 	char *printed = NULL;
@@ -421,7 +422,7 @@ int ingest_event(struct store_conn *c, struct evkey *ek,
 
 	out->inserted = 0;
 	ingest_event_key(ev, key);
-	rc = evkey_find(ek, c, ev->transaction_id, key, &out->id);
+	rc = evkey_find(ek, c, ev->transaction_id, key, &hashed, &out->id);
 	if (rc != TLY_OK || out->id)
 		return rc;		/* held already, or a failure */
 	if (util_uuid7(out->lago_id) != TLY_OK)
@@ -452,7 +453,7 @@ int ingest_event(struct store_conn *c, struct evkey *ek,
 	}
 	cJSON_free(printed);
 	if (rc == TLY_OK)
-		rc = evkey_add(ek, c, ev->transaction_id, key, out->id);
+		rc = evkey_add(ek, c, &hashed, out->id);
 	if (rc == TLY_OK)
 		out->inserted = 1;
 	/* Customer-keyed events (no sub) are not billed by subscription. */
