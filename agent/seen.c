@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <xxhash.h>
 
 #include "bloom.h"
 #include "db.h"
@@ -62,7 +61,6 @@ static const char *const seen_sql[Q_COUNT] = {
 struct seen {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_COUNT];
-	XXH3_state_t *xx;
 	uint64_t seed;
 	struct seen_key *keys;		/* the log's keys in arrival order */
 	uint32_t *slot;			/* tag | index + 1; 0: empty */
@@ -223,36 +221,10 @@ static int bloom_merge(struct seen *s)
 
 /* ---- Fingerprints ---------------------------------------------------------- */
 
-/*
- * The fingerprint of (kind, owner, tx): a kind byte ('s' subscription,
- * 'c' customer), the owner's length in 8 bytes, the owner, then tx.  The
- * length keeps ("a\x1fb", "c") and ("a", "b\x1fc") apart, whatever bytes
- * the ids hold.
- */
-static void fingerprint(XXH3_state_t *xx, uint64_t seed, const char *sub,
-			const char *customer, const char *tx,
-			struct seen_key *k)
-{
-	const char *owner = sub ? sub : customer ? customer : "";
-	unsigned char head[9];
-	uint64_t len = strlen(owner);
-	XXH128_canonical_t c;
-
-	head[0] = sub ? 's' : 'c';
-	for (int i = 0; i < 8; i++)
-		head[1 + i] = (unsigned char)(len >> (8 * i));
-	XXH3_128bits_reset_withSeed(xx, seed);
-	XXH3_128bits_update(xx, head, sizeof(head));
-	XXH3_128bits_update(xx, owner, (size_t)len);
-	XXH3_128bits_update(xx, tx, strlen(tx));
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(xx));
-	memcpy(k->b, c.digest, sizeof(k->b));
-}
-
 void seen_key_of(const struct seen *s, const char *sub, const char *customer,
 		 const char *tx, struct seen_key *k)
 {
-	fingerprint(s->xx, s->seed, sub, customer, tx, k);
+	seen_fingerprint(s->seed, sub, customer, tx, k);
 }
 
 /* tally_fp(sub, customer, tx): the key of an events row, as a blob. */
@@ -267,9 +239,8 @@ static void sql_fp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_null(ctx);
 		return;
 	}
-	fingerprint(s->xx, s->seed,
-		    (const char *)sqlite3_value_text(argv[0]),
-		    (const char *)sqlite3_value_text(argv[1]), tx, &k);
+	seen_fingerprint(s->seed, (const char *)sqlite3_value_text(argv[0]),
+			 (const char *)sqlite3_value_text(argv[1]), tx, &k);
 	sqlite3_result_blob(ctx, k.b, sizeof(k.b), SQLITE_TRANSIENT);
 }
 
@@ -532,10 +503,9 @@ int seen_open(sqlite3 *db, struct seen **out)
 	if (!s)
 		return TLY_ENOMEM;
 	s->db = db;
-	s->xx = XXH3_createState();
 	s->keys = pages_new(SEEN_LOG_MAX * sizeof(*s->keys));
 	s->slot = pages_new(SEEN_SLOTS * sizeof(*s->slot));
-	if (!s->xx || !s->keys || !s->slot)
+	if (!s->keys || !s->slot)
 		goto out;
 	rc = load_seed(s);
 	for (int i = 0; rc == TLY_OK && i < Q_COUNT; i++)
@@ -578,7 +548,6 @@ void seen_close(struct seen **sp)
 	if (s->db)
 		sqlite3_create_function_v2(s->db, "tally_fp", 3, SQLITE_UTF8,
 					   NULL, NULL, NULL, NULL, NULL);
-	XXH3_freeState(s->xx);
 	pages_free(s->keys, SEEN_LOG_MAX * sizeof(*s->keys));
 	pages_free(s->slot, SEEN_SLOTS * sizeof(*s->slot));
 	bloom_free(&s->bf);

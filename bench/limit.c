@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <xxhash.h>
 
 #include "bench_event.h"
 #include "buf_schema.h"
@@ -121,26 +120,6 @@ static void merge(sqlite3 *db, struct merge_sql *m, uint64_t logged)
 	exec(db, sql_clear);
 }
 
-/* agent/seen.c's fingerprint of (subscription, tx), under a fixed seed:
- * 's', the subscription's length in 8 bytes, it, then tx. */
-static void fingerprint(const char *sub, const char *tx, unsigned char fp[16])
-{
-	size_t ls = strlen(sub), lt = strlen(tx);
-	unsigned char key[9 + 2 * 128];
-	XXH128_canonical_t c;
-
-	if (ls > 128 || lt > 128)
-		exit(2);
-	key[0] = 's';
-	for (int i = 0; i < 8; i++)
-		key[1 + i] = (unsigned char)((uint64_t)ls >> (8 * i));
-	memcpy(key + 9, sub, ls);
-	memcpy(key + 9 + ls, tx, lt);
-	XXH128_canonicalFromHash(&c, XXH3_128bits_withSeed(key, 9 + ls + lt,
-							   42));
-	memcpy(fp, c.digest, 16);
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: limit [-n EVENTS] [-t EVENTS_PER_TX] "
@@ -190,7 +169,7 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	for (unsigned long long i = 0; i < n; i++) {
 		char tx[128], props[128];
-		unsigned char fp[16];
+		struct seen_key fp;
 		int64_t now_ms = (int64_t)time(NULL) * 1000;
 		char sub[32];
 		int plen;
@@ -199,13 +178,13 @@ int main(int argc, char **argv)
 			exec(db, "BEGIN IMMEDIATE");
 		bench_ev_tx(&b, i, tx, sizeof(tx));
 		snprintf(sub, sizeof(sub), "sub_%u", (unsigned)(i % b.subs));
-		fingerprint(sub, tx, fp);
+		seen_fingerprint(42, sub, NULL, tx, &fp);
 		plen = bench_ev_props(&b, i, props, sizeof(props));
 		if (logged_n++ == SEEN_LOG_MAX) {
 			merge(db, &m, SEEN_LOG_MAX);
 			logged_n = 1;
 		}
-		sqlite3_bind_blob(logged, 1, fp, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(logged, 1, fp.b, 16, SQLITE_STATIC);
 		sqlite3_bind_int64(logged, 2, now_ms);
 		step(db, logged);
 		sqlite3_bind_text(event, 1, tx, -1, SQLITE_STATIC);
