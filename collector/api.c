@@ -458,15 +458,26 @@ void api_doc_list(struct api_ctx *x, const char *name, const char *count_sql,
 	httpd_json(x->resp, 200, root);
 }
 
-int api_put_copy(cJSON *obj, const cJSON *doc, const char *key)
+int api_put(cJSON *obj, const char *key, cJSON *item)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
-	cJSON *item = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
-
 	if (item && cJSON_AddItemToObject(obj, key, item))
 		return 0;
 	cJSON_Delete(item);
 	return -1;
+}
+
+int api_put_copy_as(cJSON *obj, const char *key, const cJSON *doc,
+		    const char *dkey)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, dkey);
+
+	return api_put(obj, key, v ? cJSON_Duplicate(v, 1) :
+				       cJSON_CreateNull());
+}
+
+int api_put_copy(cJSON *obj, const cJSON *doc, const char *key)
+{
+	return api_put_copy_as(obj, key, doc, key);
 }
 
 int api_ruby_decimal(const char *text, char *buf, size_t size)
@@ -487,9 +498,7 @@ int api_ruby_decimal(const char *text, char *buf, size_t size)
 
 int api_put_str(cJSON *obj, const char *key, const char *s)
 {
-	cJSON *item = s ? cJSON_CreateString(s) : cJSON_CreateNull();
-
-	return item && cJSON_AddItemToObject(obj, key, item) ? 0 : -1;
+	return api_put(obj, key, s ? cJSON_CreateString(s) : cJSON_CreateNull());
 }
 
 int api_put_time(cJSON *obj, const char *key, int64_t ms)

@@ -152,7 +152,14 @@ void api_doc_list(struct api_ctx *x, const char *name, const char *count_sql,
 
 /* ---- Building answers -------------------------------------------------- */
 
-/* obj[key] = a copy of doc[key], or null when doc has none.  0 or -1. */
+/* obj[key] = item, consumed (freed when it cannot go in; NULL is out of
+ * memory).  0, or -1 when out of memory. */
+int api_put(cJSON *obj, const char *key, cJSON *item);
+
+/* obj[key] = a copy of doc[dkey], or null when doc has none.  0 or -1. */
+int api_put_copy_as(cJSON *obj, const char *key, const cJSON *doc,
+		    const char *dkey);
+/* The same with key for dkey. */
 int api_put_copy(cJSON *obj, const cJSON *doc, const char *key);
 
 /*

@@ -123,31 +123,9 @@ static void err(struct rq *r, const char *field, const char *code)
 		api_err(&r->e, field, code);
 }
 
-static int put(cJSON *o, const char *key, cJSON *item)
-{
-	if (item && cJSON_AddItemToObject(o, key, item))
-		return 0;
-	cJSON_Delete(item);
-	return -1;
-}
-
-/* o[key] = a copy of doc[dkey], or null. */
-static int put_copy_as(cJSON *o, const char *key, const cJSON *doc,
-		       const char *dkey)
-{
-	const cJSON *v = get(doc, dkey);
-
-	return put(o, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
-}
-
-static int put_copy(cJSON *o, const cJSON *doc, const char *key)
-{
-	return put_copy_as(o, key, doc, key);
-}
-
 static int put_i64(cJSON *o, const char *key, int has, int64_t v)
 {
-	return put(o, key, has ? cJSON_CreateNumber((double)v) :
+	return api_put(o, key, has ? cJSON_CreateNumber((double)v) :
 				 cJSON_CreateNull());
 }
 
@@ -160,7 +138,7 @@ static int put_rate(cJSON *o, const char *key, const char *text)
 {
 	char buf[DEC_DOUBLE_BUFSZ];
 
-	return put(o, key, api_ruby_decimal(text, buf, sizeof(buf)) == TLY_OK ?
+	return api_put(o, key, api_ruby_decimal(text, buf, sizeof(buf)) == TLY_OK ?
 		   cJSON_CreateString(buf) : cJSON_CreateNull());
 }
 
@@ -732,15 +710,15 @@ static cJSON *coupon_json(struct api_ctx *x, const struct coupon *cp)
 	int bad = !o || api_put_str(o, "lago_id", cp->lago_id);
 
 	for (size_t i = 0; !bad && i < sizeof(head) / sizeof(*head); i++)
-		bad = put_copy(o, doc, head[i]);
+		bad = api_put_copy(o, doc, head[i]);
 	bad = bad || put_rate(o, "percentage_rate",
 			      doc_str(doc, "percentage_rate"));
 	for (size_t i = 0; !bad && i < sizeof(mid) / sizeof(*mid); i++)
-		bad = put_copy(o, doc, mid[i]);
-	bad = bad || put(o, "plan_codes", codes_json(x, doc, 1)) ||
-	      put(o, "billable_metric_codes", codes_json(x, doc, 0)) ||
+		bad = api_put_copy(o, doc, mid[i]);
+	bad = bad || api_put(o, "plan_codes", codes_json(x, doc, 1)) ||
+	      api_put(o, "billable_metric_codes", codes_json(x, doc, 0)) ||
 	      api_put_time(o, "created_at", cp->created) ||
-	      put_copy(o, doc, "expiration") ||
+	      api_put_copy(o, doc, "expiration") ||
 	      put_time_of(o, "expiration_at", doc, "expiration_at") ||
 	      api_put_time(o, "terminated_at", cp->terminated);
 	if (bad) {
@@ -1369,8 +1347,8 @@ static cJSON *credit_json(struct store_stmt *st, const char *coupon_id,
 	item = bad ? NULL : cJSON_AddObjectToObject(o, "item");
 	bad = bad || !item || api_put_str(item, "lago_item_id", coupon_id) ||
 	      api_put_str(item, "type", "coupon") ||
-	      put_copy(item, doc, "code") || put_copy(item, doc, "name") ||
-	      put_copy(item, doc, "description");
+	      api_put_copy(item, doc, "code") || api_put_copy(item, doc, "name") ||
+	      api_put_copy(item, doc, "description");
 	inv = bad ? NULL : cJSON_AddObjectToObject(o, "invoice");
 	bad = bad || !inv || put_col_str(inv, "lago_id", st, 3) ||
 	      api_put_str(inv, "payment_status", store_col_null(st, 4) ?
@@ -1428,9 +1406,9 @@ static cJSON *applied_json(struct api_ctx *x, struct store_stmt *st,
 	cJSON *o = doc ? cJSON_CreateObject() : NULL;
 	int bad = !o || put_col_str(o, "lago_id", st, 0) ||
 		  put_col_str(o, "lago_coupon_id", st, 1) ||
-		  put_copy_as(o, "coupon_code", doc, "code") ||
-		  put_copy_as(o, "coupon_name", doc, "name") ||
-		  put_copy_as(o, "coupon_description", doc, "description") ||
+		  api_put_copy_as(o, "coupon_code", doc, "code") ||
+		  api_put_copy_as(o, "coupon_name", doc, "name") ||
+		  api_put_copy_as(o, "coupon_description", doc, "description") ||
 		  put_col_str(o, "coupon_status", st, 14) ||
 		  put_col_time(o, "coupon_deleted_at", st, 15) ||
 		  put_col_str(o, "lago_customer_id", st, 2) ||
@@ -1448,7 +1426,7 @@ static cJSON *applied_json(struct api_ctx *x, struct store_stmt *st,
 		  put_col_time(o, "terminated_at", st, 12);
 
 	if (!bad && with_credits)
-		bad = put(o, "credits", credits_json(x, store_col_text(st, 0),
+		bad = api_put(o, "credits", credits_json(x, store_col_text(st, 0),
 						     store_col_text(st, 1),
 						     doc));
 	cJSON_Delete(doc);

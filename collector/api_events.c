@@ -210,15 +210,6 @@ static int owners(struct store_conn *c, const char *sub, const char *cust,
 	return rc;
 }
 
-/* o[key] = item; 0, or -1 (item freed) when out of memory. */
-static int put_item(cJSON *o, const char *key, cJSON *item)
-{
-	if (item && cJSON_AddItemToObject(o, key, item))
-		return 0;
-	cJSON_Delete(item);
-	return -1;
-}
-
 /* The fields of Lago's event object, from a row or from memory. */
 struct ev_view {
 	const char *lago_id, *tx, *code, *amount, *sub, *sub_id, *cust_id;
@@ -243,7 +234,7 @@ static cJSON *event_obj(struct ev_view *v)
 	    api_put_str(o, "precise_total_amount_cents", v->amount))
 		goto fail;
 	/* put_item takes props, even when it fails. */
-	if (put_item(o, "properties", props)) {
+	if (api_put(o, "properties", props)) {
 		props = NULL;
 		goto fail;
 	}

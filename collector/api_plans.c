@@ -63,37 +63,14 @@ static int64_t num_of(const cJSON *obj, const char *key)
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 }
 
-/* obj[key] = item, consumed.  0, or -1 when out of memory. */
-static int put(cJSON *obj, const char *key, cJSON *item)
-{
-	if (item && cJSON_AddItemToObject(obj, key, item))
-		return 0;
-	cJSON_Delete(item);
-	return -1;
-}
-
-/* out[key] = a copy of src[skey], or null. */
-static int put_from(cJSON *out, const char *key, const cJSON *src,
-		    const char *skey)
-{
-	const cJSON *v = get(src, skey);
-
-	return put(out, key, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
-}
-
-static int put_copy(cJSON *out, const cJSON *doc, const char *key)
-{
-	return put_from(out, key, doc, key);
-}
-
 static int put_num(cJSON *obj, const char *key, int64_t v)
 {
-	return put(obj, key, cJSON_CreateNumber((double)v));
+	return api_put(obj, key, cJSON_CreateNumber((double)v));
 }
 
 static int put_bool(cJSON *obj, const char *key, int v)
 {
-	return put(obj, key, cJSON_CreateBool(v));
+	return api_put(obj, key, cJSON_CreateBool(v));
 }
 
 /* An amount in cents: an integer, >= 0 (Lago's numericality). */
@@ -139,7 +116,7 @@ static int is_filled(const cJSON *v)
 static int set(cJSON *obj, const char *key, cJSON *item)
 {
 	if (!get(obj, key))
-		return put(obj, key, item);
+		return api_put(obj, key, item);
 	if (item && cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item))
 		return 0;
 	cJSON_Delete(item);
@@ -186,13 +163,13 @@ static cJSON *charge_json(struct api_ctx *x, const cJSON *ch)
 	if (!o)
 		return NULL;
 	for (size_t i = 0; i < N(head); i++)
-		bad |= put_copy(o, ch, head[i]);
+		bad |= api_put_copy(o, ch, head[i]);
 	bad |= api_put_time(o, "created_at", num_of(ch, "created_at"));
 	for (size_t i = 0; i < N(opts); i++)
-		bad |= put_copy(o, ch, opts[i]);
-	bad |= put(o, "properties", props_json(get(ch, "properties")));
-	bad |= put_copy(o, ch, "filters");
-	bad |= put(o, "taxes", taxes_json(x, get(ch, "tax_codes")));
+		bad |= api_put_copy(o, ch, opts[i]);
+	bad |= api_put(o, "properties", props_json(get(ch, "properties")));
+	bad |= api_put_copy(o, ch, "filters");
+	bad |= api_put(o, "taxes", taxes_json(x, get(ch, "tax_codes")));
 	if (bad) {
 		cJSON_Delete(o);
 		return NULL;
@@ -226,13 +203,13 @@ static cJSON *commitment_json(struct api_ctx *x, const cJSON *mc,
 
 	if (!o)
 		return NULL;
-	bad = put_copy(o, mc, "lago_id") |
-	      put_from(o, "plan_code", doc, "code") |
-	      put_copy(o, mc, "invoice_display_name") |
-	      put_copy(o, mc, "amount_cents") | put_copy(o, doc, "interval") |
+	bad = api_put_copy(o, mc, "lago_id") |
+	      api_put_copy_as(o, "plan_code", doc, "code") |
+	      api_put_copy(o, mc, "invoice_display_name") |
+	      api_put_copy(o, mc, "amount_cents") | api_put_copy(o, doc, "interval") |
 	      api_put_time(o, "created_at", num_of(mc, "created_at")) |
 	      api_put_time(o, "updated_at", num_of(mc, "updated_at")) |
-	      put(o, "taxes", taxes_json(x, get(mc, "tax_codes")));
+	      api_put(o, "taxes", taxes_json(x, get(mc, "tax_codes")));
 	if (bad) {
 		cJSON_Delete(o);
 		return NULL;
@@ -256,22 +233,22 @@ static cJSON *plan_json(struct api_ctx *x, const char *lago_id,
 
 	if (!o)
 		return NULL;
-	bad = api_put_str(o, "lago_id", lago_id) | put_copy(o, doc, "name") |
-	      put_copy(o, doc, "invoice_display_name") |
+	bad = api_put_str(o, "lago_id", lago_id) | api_put_copy(o, doc, "name") |
+	      api_put_copy(o, doc, "invoice_display_name") |
 	      api_put_time(o, "created_at", created);
 	for (size_t i = 0; i < N(attrs); i++)
-		bad |= put_copy(o, doc, attrs[i]);
-	bad |= put(o, "trial_period", float_json(get(doc, "trial_period"))) |
-	       put_copy(o, doc, "pay_in_advance") |
-	       put_copy(o, doc, "bill_charges_monthly");
+		bad |= api_put_copy(o, doc, attrs[i]);
+	bad |= api_put(o, "trial_period", float_json(get(doc, "trial_period"))) |
+	       api_put_copy(o, doc, "pay_in_advance") |
+	       api_put_copy(o, doc, "bill_charges_monthly");
 	for (size_t i = 0; i < N(counters); i++)
 		bad |= put_num(o, counters[i], 0);
-	bad |= put(o, "parent_id", cJSON_CreateNull()) |
-	       put(o, "charges", charges_json(x, doc)) |
-	       put(o, "usage_thresholds", cJSON_CreateArray()) |
-	       put(o, "taxes", taxes_json(x, get(doc, "tax_codes")));
+	bad |= api_put(o, "parent_id", cJSON_CreateNull()) |
+	       api_put(o, "charges", charges_json(x, doc)) |
+	       api_put(o, "usage_thresholds", cJSON_CreateArray()) |
+	       api_put(o, "taxes", taxes_json(x, get(doc, "tax_codes")));
 	if (cJSON_IsObject(mc))
-		bad |= put(o, "minimum_commitment",
+		bad |= api_put(o, "minimum_commitment",
 			   commitment_json(x, mc, doc));
 	if (bad) {
 		cJSON_Delete(o);
@@ -364,7 +341,7 @@ static int take_tax_codes(struct api_ctx *x, const cJSON *in,
 	if (!codes)
 		codes = get(old, "tax_codes");
 	if (!codes || cJSON_IsNull(codes))
-		return put(doc, "tax_codes", cJSON_CreateArray()) ?
+		return api_put(doc, "tax_codes", cJSON_CreateArray()) ?
 		       TLY_ENOMEM : TLY_OK;
 	if (!cJSON_IsArray(codes)) {
 		api_err(e, "tax_codes", "invalid_value");
@@ -376,7 +353,7 @@ static int take_tax_codes(struct api_ctx *x, const cJSON *in,
 		return TLY_OK;		/* recorded in e */
 	if (rc != TLY_OK)
 		return rc;
-	return put(doc, "tax_codes", cJSON_Duplicate(codes, 1)) ?
+	return api_put(doc, "tax_codes", cJSON_Duplicate(codes, 1)) ?
 	       TLY_ENOMEM : TLY_OK;
 }
 
@@ -492,7 +469,7 @@ static int charge_props(cJSON *ch, const cJSON *in, const cJSON *metric,
 	if (!props)
 		return TLY_ENOMEM;
 	check_props(model, props, metric, e);
-	return put(ch, "properties", props) ? TLY_ENOMEM : TLY_OK;
+	return api_put(ch, "properties", props) ? TLY_ENOMEM : TLY_OK;
 }
 
 static int is_true(const cJSON *obj, const char *key)
@@ -613,9 +590,9 @@ static int filter_take(cJSON *f, const char *model,
 		return TLY_OK;
 	o = cJSON_CreateObject();
 	if (!o || api_put_str(o, "invoice_display_name", name) |
-	    put(o, "properties", cJSON_IsObject(props) ?
+	    api_put(o, "properties", cJSON_IsObject(props) ?
 		cJSON_Duplicate(props, 1) : cJSON_CreateObject()) |
-	    put_copy(o, f, "values") || !cJSON_AddItemToArray(list, o)) {
+	    api_put_copy(o, f, "values") || !cJSON_AddItemToArray(list, o)) {
 		cJSON_Delete(o);
 		return TLY_ENOMEM;
 	}
@@ -700,7 +677,7 @@ static int take_charges(struct api_ctx *x, const cJSON *in,
 	int rc = TLY_OK;
 
 	if (!chs || cJSON_IsNull(chs))
-		return put(doc, "charges", olds ? cJSON_Duplicate(olds, 1) :
+		return api_put(doc, "charges", olds ? cJSON_Duplicate(olds, 1) :
 					   cJSON_CreateArray()) ?
 		       TLY_ENOMEM : TLY_OK;
 	if (!cJSON_IsArray(chs)) {
@@ -818,10 +795,10 @@ static int plan_put(cJSON *doc, const struct plan_in *p)
 	    api_put_str(doc, "description", p->desc) |
 	    put_num(doc, "amount_cents", p->cents) |
 	    api_put_str(doc, "amount_currency", p->currency) |
-	    put(doc, "trial_period", p->trial ? cJSON_Duplicate(p->trial, 0) :
+	    api_put(doc, "trial_period", p->trial ? cJSON_Duplicate(p->trial, 0) :
 						cJSON_CreateNull()) |
 	    put_bool(doc, "pay_in_advance", p->advance) |
-	    put(doc, "bill_charges_monthly", long_interval ?
+	    api_put(doc, "bill_charges_monthly", long_interval ?
 		cJSON_CreateBool(p->monthly) : cJSON_CreateNull()))
 		return TLY_ENOMEM;
 	return TLY_OK;
@@ -837,7 +814,7 @@ static cJSON *merge_attrs(const cJSON *in, const cJSON *old)
 
 		if (!v)
 			v = get(old, attr_keys[i]);
-		if (v && put(m, attr_keys[i], cJSON_Duplicate(v, 1))) {
+		if (v && api_put(m, attr_keys[i], cJSON_Duplicate(v, 1))) {
 			cJSON_Delete(m);
 			m = NULL;
 		}
@@ -886,7 +863,7 @@ static int take_commitment(struct api_ctx *x, const cJSON *in,
 	if (!mc && !prev)
 		return TLY_OK;
 	if (!mc)
-		return put(doc, "minimum_commitment",
+		return api_put(doc, "minimum_commitment",
 			   cJSON_Duplicate(prev, 1)) ? TLY_ENOMEM : TLY_OK;
 	if (cJSON_IsNull(mc) || (cJSON_IsObject(mc) && !mc->child))
 		return TLY_OK;
