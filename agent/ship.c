@@ -4,6 +4,8 @@
  */
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "err.h"
 #include "log.h"
 #include "ship.h"
@@ -56,4 +58,24 @@ int64_t ship_maybe_make(struct buf *b, const struct ship_opts *o,
 		*last_make = now;
 	}
 	return now;
+}
+
+int ship_take_catalog(struct buf *b, const char *text, int64_t *version)
+{
+	cJSON *cat = cJSON_Parse(text);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cat, "version");
+	int rc = TLY_EINVAL;
+
+	if (cJSON_IsNumber(v)) {
+		rc = TLY_OK;
+		if ((int64_t)v->valuedouble != *version)
+			rc = buf_set_catalog(b, text);
+		if (rc == TLY_OK && (int64_t)v->valuedouble != *version) {
+			*version = (int64_t)v->valuedouble;
+			log_info("ship: catalog version %lld",
+				 (long long)*version);
+		}
+	}
+	cJSON_Delete(cat);
+	return rc;
 }

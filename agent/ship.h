@@ -94,6 +94,14 @@ int64_t ship_backoff(const struct ship_opts *o, int n);
 int64_t ship_maybe_make(struct buf *b, const struct ship_opts *o,
 			int64_t now, int64_t *last_make);
 
+/*
+ * A catalog the collector published (text): installed in b when its
+ * version differs from *version, which then follows it.  TLY_OK (taken,
+ * or the same version), TLY_EINVAL when it has no version, or
+ * buf_set_catalog's error.
+ */
+int ship_take_catalog(struct buf *b, const char *text, int64_t *version);
+
 /* Stop the thread (requests in flight are abandoned) and free. */
 void ship_stop(struct ship **s);
 

@@ -245,20 +245,10 @@ static void batch_answer(struct ship_http *s, struct flight *f, CURLcode cc,
 static void catalog_answer(struct ship_http *s, struct flight *f, CURLcode cc,
 			   long code)
 {
-	cJSON *cat = cc == CURLE_OK && code == 200 ? cJSON_Parse(f->resp) : NULL;
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cat, "version");
-
-	if (code == 401 || code == 403) {
+	if (code == 401 || code == 403)
 		refused(s, code, f->resp);
-	} else if (cJSON_IsNumber(v) &&
-		   (int64_t)v->valuedouble != s->catalog_version) {
-		if (buf_set_catalog(s->buf, f->resp) == TLY_OK) {
-			s->catalog_version = (int64_t)v->valuedouble;
-			log_info("ship: catalog version %lld",
-				 (long long)s->catalog_version);
-		}
-	}
-	cJSON_Delete(cat);
+	else if (cc == CURLE_OK && code == 200)
+		ship_take_catalog(s->buf, f->resp, &s->catalog_version);
 }
 
 static void fetch_catalog(struct ship_http *s, int64_t now)

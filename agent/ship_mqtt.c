@@ -654,19 +654,9 @@ static void apply_acks(struct ship_mqtt *s, const struct mack *acks,
 
 static void apply_catalog(struct ship_mqtt *s, const char *text)
 {
-	cJSON *cat = cJSON_Parse(text);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cat, "version");
-
-	if (!cJSON_IsNumber(v)) {
+	if (ship_take_catalog(s->buf, text, &s->catalog_version) == TLY_EINVAL)
 		log_warn("ship: ignoring a catalog without a version on %s",
 			 CATALOG_TOPIC);
-	} else if ((int64_t)v->valuedouble != s->catalog_version &&
-		   buf_set_catalog(s->buf, text) == TLY_OK) {
-		s->catalog_version = (int64_t)v->valuedouble;
-		log_info("ship: catalog version %lld",
-			 (long long)s->catalog_version);
-	}
-	cJSON_Delete(cat);
 }
 
 /* ---- The thread ------------------------------------------------------------ */
