@@ -65,7 +65,7 @@ struct evkey {
 	/* The mirror: the tail in id order, then this transaction's keys. */
 	struct ek_ent *ent;
 	size_t n;			/* entries */
-	size_t committed;		/* ent[0..committed) read from events */
+	size_t committed;		/* ent[0..committed) are in events */
 	size_t cap;			/* room in ent: nslots / 2 */
 	uint32_t *slot;			/* index into ent + 1; 0: empty */
 	size_t nslots;			/* a power of two, or 0 */
@@ -334,9 +334,11 @@ static int ek_bloom_catch_up(struct evkey *k, struct store_conn *c,
 }
 
 /*
- * Bring the mirror up to what is committed: drop the tentative keys,
- * start afresh if a merge moved the tail's start, and read the rows
- * added since.
+ * Bring the mirror up to what is committed: keep the keys of our last
+ * transaction if it committed (BEGIN IMMEDIATE: no other writer ran in
+ * it, so its ids are below any another process took since), drop them
+ * if not, start afresh if a merge moved the tail's start, and read the
+ * rows added since.
  */
 static int ek_catch_up(struct evkey *k, struct store_conn *c)
 {
@@ -344,6 +346,11 @@ static int ek_catch_up(struct evkey *k, struct store_conn *c)
 	int64_t merged;
 	int rc;
 
+	if (k->in_txn && k->n > k->committed &&
+	    store_committed(c) == k->txn) {
+		k->committed = k->n;
+		k->upto = k->ent[k->n - 1].id;
+	}
 	k->in_txn = 0;
 	ek_truncate(k, k->committed);
 	rc = ek_meta(c, sql_merged, &merged);

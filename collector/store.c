@@ -149,3 +149,8 @@ uint64_t store_txn(struct store_conn *c)
 {
 	return ENGINE(c)->txn(c);
 }
+
+uint64_t store_committed(struct store_conn *c)
+{
+	return ENGINE(c)->committed(c);
+}

@@ -68,6 +68,7 @@ struct store_engine {
 	void (*reset)(struct store_stmt *st);
 	int64_t (*changes)(struct store_conn *c);
 	uint64_t (*txn)(struct store_conn *c);
+	uint64_t (*committed)(struct store_conn *c);
 	int (*write)(struct store *s, struct store_job *j);
 };
 
@@ -131,6 +132,10 @@ int64_t store_changes(struct store_conn *c);
  * of the database in memory can tell when to bring it up to date.
  */
 uint64_t store_txn(struct store_conn *c);
+
+/* The store_txn of the last transaction that committed on c, or 0: a
+ * cache can keep what that transaction added. */
+uint64_t store_committed(struct store_conn *c);
 
 /* Run SQL text with no parameters and no results. */
 int store_exec(struct store_conn *c, const char *sql);

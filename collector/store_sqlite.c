@@ -46,6 +46,7 @@ struct store_conn {
 	const struct store_engine *e;
 	sqlite3 *db;
 	uint64_t txn;			/* transactions begun (store_txn) */
+	uint64_t committed;		/* the txn last committed */
 	struct store_stmt cache[SQ_CACHE];
 };
 
@@ -316,6 +317,13 @@ static void sq_release(struct store_conn *c)
 
 static int sq_exec(struct store_conn *c, const char *sql)
 {
+	if (strcmp(sql, "COMMIT") == 0) {
+		int rc = db_commit(c->db);
+
+		if (rc == TLY_OK)
+			c->committed = c->txn;
+		return rc;
+	}
 	if (strcmp(sql, "ROLLBACK") == 0)
 		return db_rollback(c->db);
 	if (strcmp(sql, "BEGIN") == 0) {
@@ -415,6 +423,11 @@ static uint64_t sq_txn(struct store_conn *c)
 	return c->txn;
 }
 
+static uint64_t sq_committed(struct store_conn *c)
+{
+	return c->committed;
+}
+
 /*
  * Run jobs in one transaction and commit.  No savepoints: each would copy
  * every page it touches into a sub-journal, for failures that hardly ever
@@ -451,6 +464,8 @@ static int sq_round(struct store_conn *c, struct store_job *jobs)
 	} while (failed);
 	if (rc == TLY_OK)
 		rc = db_commit(c->db);
+	if (rc == TLY_OK)
+		c->committed = c->txn;
 	if (rc != TLY_OK) {
 		db_rollback(c->db);
 		log_error("store: a group commit failed; its jobs are undone");
@@ -616,5 +631,6 @@ const struct store_engine store_sqlite_engine = {
 	.reset = sq_reset,
 	.changes = sq_changes,
 	.txn = sq_txn,
+	.committed = sq_committed,
 	.write = sq_write,
 };

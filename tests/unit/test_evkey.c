@@ -215,6 +215,38 @@ static void rollback_forgets(void **state)
 	side_close(&d);
 }
 
+/*
+ * A's transaction rolls back; B then takes the same ids.  A must read
+ * B's rows, not count them as its own (the ids A used are B's now).
+ */
+static void rollback_then_other_store_takes_the_ids(void **state)
+{
+	struct side a, b;
+	int64_t gone, ids[10];
+	char tx[32];
+
+	(void)state;
+	side_open(&a, 0);
+	side_open(&b, 0);
+	begin(&a);
+	gone = put(&a, "gone", "s");
+	put_range(&a, 0, 5, "s", NULL);
+	end(&a, 0);
+	begin(&b);
+	put_range(&b, 0, 10, "s", ids);
+	end(&b, 1);
+	assert_int_equal(ids[0], gone);
+	begin(&a);
+	for (int j = 0; j < 10; j++) {
+		tx_of(tx, sizeof(tx), j);
+		assert_int_equal(find(&a, tx, "s"), ids[j]);
+	}
+	assert_int_equal(find(&a, "gone", "s"), 0);
+	end(&a, 0);
+	side_close(&a);
+	side_close(&b);
+}
+
 #define MANY 500
 
 static void merges_keep_every_key(void **state)
@@ -575,6 +607,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(rollback_forgets, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			rollback_then_other_store_takes_the_ids, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(merges_keep_every_key, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(merge_rolled_back, setup,
