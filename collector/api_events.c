@@ -252,7 +252,46 @@ fail:
 }
 
 /* Lago's event object of the row at st. */
-static cJSON *event_json(struct store_conn *c, struct store_stmt *st)
+/* A request's events, stored by events_run in a store_write job. */
+struct ev_req {
+	struct evkey *ek;
+	const struct ev_batch *b;
+	struct ev_row *rows;		/* b->n of them */
+	struct owners *subs;		/* room for b->n: one load per */
+	size_t nsubs;			/* external id of the request */
+	size_t inserted;		/* events new to the store */
+	struct ingest_late late;
+};
+
+/*
+ * owners(), each external id loaded once per request r (NULL: no
+ * request, as for GET).
+ */
+static int req_owners(struct store_conn *c, struct ev_req *r,
+		      const char *sub, const char *cust, int64_t ts,
+		      char sub_id[UTIL_UUID_LEN], char cust_id[UTIL_UUID_LEN])
+{
+	struct owners *o = NULL;
+	int rc;
+
+	if (!r || !sub)
+		return owners(c, sub, cust, ts, sub_id, cust_id);
+	/* Newest first: a batch's events tend to come grouped. */
+	for (size_t i = r->nsubs; !o && i-- > 0;)
+		if (strcmp(r->subs[i].sub, sub) == 0)
+			o = &r->subs[i];
+	if (!o) {
+		rc = owners_load(c, sub, &r->subs[r->nsubs]);
+		if (rc != TLY_OK)
+			return rc;
+		o = &r->subs[r->nsubs++];
+	}
+	owner_ids(owners_pick(o, ts), sub_id, cust_id);
+	return TLY_OK;
+}
+
+static cJSON *event_json(struct store_conn *c, struct ev_req *r,
+			 struct store_stmt *st)
 {
 	char sub_id[UTIL_UUID_LEN], cust_id[UTIL_UUID_LEN];
 	struct ev_view v = {
@@ -267,15 +306,16 @@ static cJSON *event_json(struct store_conn *c, struct store_stmt *st)
 	};
 
 	/* owners runs other statements: st's columns stay valid. */
-	if (owners(c, v.sub, store_col_text(st, C_CUST), v.ts_ms, sub_id,
-		   cust_id) != TLY_OK)
+	if (req_owners(c, r, v.sub, store_col_text(st, C_CUST), v.ts_ms,
+		       sub_id, cust_id) != TLY_OK)
 		return NULL;
 	v.props = cJSON_Parse(store_col_text(st, C_PROPS));
 	return v.props ? event_obj(&v) : NULL;
 }
 
-/* Event id as stored, as Lago's object. */
-static int event_stored(struct store_conn *c, int64_t id, cJSON **out)
+/* Event id as stored, as Lago's object (r: the request's owners cache). */
+static int event_stored(struct store_conn *c, struct ev_req *r, int64_t id,
+			cJSON **out)
 {
 	static const char *const sql =
 		"SELECT " EV_COLS " FROM events WHERE id = ?";
@@ -288,7 +328,7 @@ static int event_stored(struct store_conn *c, int64_t id, cJSON **out)
 	store_bind_i64(st, 1, id);
 	rc = store_step(st);
 	if (rc == STORE_ROW)
-		*out = event_json(c, st);
+		*out = event_json(c, r, st);
 	store_reset(st);
 	if (rc != STORE_ROW)
 		return rc == STORE_DONE ? TLY_ENOTFOUND : rc;
@@ -328,41 +368,6 @@ struct ev_row {
 	cJSON *stored;			/* a repeat: the event as stored */
 };
 
-/* A request's events, stored by events_run in a store_write job. */
-struct ev_req {
-	struct evkey *ek;
-	const struct ev_batch *b;
-	struct ev_row *rows;		/* b->n of them */
-	struct owners *subs;		/* room for b->n: one load per */
-	size_t nsubs;			/* external id of the request */
-	size_t inserted;		/* events new to the store */
-	struct ingest_late late;
-};
-
-/* The owners of event ev, loading its external id's once per request. */
-static int req_owners(struct store_conn *c, struct ev_req *r,
-		      const struct event *ev, struct ev_row *row)
-{
-	struct owners *o = NULL;
-	int rc;
-
-	if (!ev->sub)
-		return owners(c, NULL, ev->customer, ev->ts_ms, row->sub_id,
-			      row->cust_id);
-	/* Newest first: a batch's events tend to come grouped. */
-	for (size_t i = r->nsubs; !o && i-- > 0;)
-		if (strcmp(r->subs[i].sub, ev->sub) == 0)
-			o = &r->subs[i];
-	if (!o) {
-		rc = owners_load(c, ev->sub, &r->subs[r->nsubs]);
-		if (rc != TLY_OK)
-			return rc;
-		o = &r->subs[r->nsubs++];
-	}
-	owner_ids(owners_pick(o, ev->ts_ms), row->sub_id, row->cust_id);
-	return TLY_OK;
-}
-
 static void req_subs_free(struct ev_req *r)
 {
 	for (size_t i = 0; i < r->nsubs; i++)
@@ -396,9 +401,10 @@ static int events_run(struct store_conn *c, void *arg)
 			break;
 		if (row->e.inserted) {
 			r->inserted++;
-			rc = req_owners(c, r, ev, row);
+			rc = req_owners(c, r, ev->sub, ev->customer,
+					ev->ts_ms, row->sub_id, row->cust_id);
 		} else {
-			rc = event_stored(c, row->e.id, &row->stored);
+			rc = event_stored(c, r, row->e.id, &row->stored);
 		}
 	}
 	return rc;
@@ -545,7 +551,7 @@ void api_events_get(struct api_ctx *x)
 		rc = latest_of(x->c, ids, n, &best);
 	free(ids);
 	if (rc == TLY_OK && best)
-		rc = event_stored(x->c, best, &out);
+		rc = event_stored(x->c, NULL, best, &out);
 	if (rc == TLY_OK && !best)
 		api_not_found(x, "event");
 	else if (rc == TLY_OK)
