@@ -94,14 +94,12 @@ static int answer(int fd, struct line *lines, size_t n)
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		int ok = lines[i].status == 200;
-		cJSON v = {0};
 
-		v.type = cJSON_String;
-		v.valuestring = ok ? (char *)lines[i].eb.evs[0].transaction_id :
-				lines[i].error;
 		snprintf(head, sizeof(head), "{\"status\":%d,\"%s\":",
 			 lines[i].status, ok ? "transaction_id" : "error");
-		if (jtext_put(&t, head) || jtext_json(&t, &v) ||
+		if (jtext_put(&t, head) ||
+		    jtext_str(&t, ok ? lines[i].eb.evs[0].transaction_id :
+				 lines[i].error) ||
 		    jtext_put(&t, "}\n"))
 			rc = -1;
 	}

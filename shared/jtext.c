@@ -73,6 +73,18 @@ int jtext_json(struct jtext *t, const cJSON *o)
 	return 0;
 }
 
+int jtext_str(struct jtext *t, const char *s)
+{
+	cJSON v;
+
+	if (!s)
+		return jtext_put(t, "null");
+	memset(&v, 0, sizeof(v));
+	v.type = cJSON_String;
+	v.valuestring = (char *)s;	/* printed, never freed */
+	return jtext_json(t, &v);
+}
+
 void jtext_free(struct jtext *t)
 {
 	if (!t)

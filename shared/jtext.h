@@ -25,6 +25,10 @@ int jtext_put(struct jtext *t, const char *s);
 /* Append o as compact JSON; 0, or -1 out of memory. */
 int jtext_json(struct jtext *t, const cJSON *o);
 
+/* Append s as a JSON string, escaped by cJSON's printer; null when s is
+ * NULL.  0, or -1 out of memory. */
+int jtext_str(struct jtext *t, const char *s);
+
 /* Release the text (after an error); NULL-safe, t is empty after. */
 void jtext_free(struct jtext *t);
 
