@@ -63,13 +63,12 @@ struct job {
 };
 
 enum {
-	S_EVENT, S_TAKE, S_DEL_EVENTS, S_OUTBOX, S_ACK_SEL, S_ACK_DEL,
+	S_TAKE, S_DEL_EVENTS, S_OUTBOX, S_ACK_SEL, S_ACK_DEL,
 	S_META, S_OLDEST, S_MAX_ID, S_DROP_SEEN, S_DROP_EVENT, S_CATALOG,
 	S_COUNT
 };
 
 static const char *const buf_sql[S_COUNT] = {
-	[S_EVENT] = BUF_EVENTS_INSERT " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 	[S_TAKE] = "SELECT id, tx, sub, customer, code, ts_ms, props, ptac, agg,"
 		   " fkey, val, bytes FROM events ORDER BY id LIMIT ?",
 	[S_DEL_EVENTS] = "DELETE FROM events WHERE id <= ?",
@@ -93,7 +92,7 @@ struct buf {
 	char *path;			/* DIR/buffer.db */
 	sqlite3 *db;			/* the writer's connection */
 	sqlite3_stmt *sql[S_COUNT];	/* prepared buf_sql */
-	sqlite3_stmt *put_rows;		/* S_EVENT for PUT_ROWS rows */
+	struct db_rows put;		/* INSERT events, 1..PUT_ROWS rows */
 	struct db_ckpt *ckpt;		/* checkpoints off the writer */
 	struct seen *seen;		/* the dedup index, on db */
 	struct roll_catalog *cat;	/* the writer's; swapped on commit */
@@ -259,20 +258,19 @@ static void bind_row(sqlite3_stmt *st, int base, const struct put_row *r)
 	sqlite3_bind_int64(st, base + 11, r->bytes);
 }
 
-/* Insert rows[0..n) (a full group at once, else one by one), clear them. */
+/* Insert rows[0..n) (in groups of 32, 16 ... 1 rows), clear them. */
 static int put_rows_insert(struct buf *b, struct put_row *rows, size_t n,
 			   struct job *j)
 {
+	size_t take;
 	int rc = TLY_OK;
 
-	if (n == PUT_ROWS) {
-		for (size_t i = 0; i < n; i++)
-			bind_row(b->put_rows, (int)i * BUF_EVENT_COLS, &rows[i]);
-		rc = db_run(b->put_rows);
-	}
-	for (size_t i = 0; n < PUT_ROWS && rc == TLY_OK && i < n; i++) {
-		bind_row(b->sql[S_EVENT], 0, &rows[i]);
-		rc = run(b, S_EVENT);
+	for (size_t done = 0; rc == TLY_OK && done < n; done += take) {
+		sqlite3_stmt *st = db_rows_pick(&b->put, n - done, &take);
+
+		for (size_t i = 0; i < take; i++)
+			bind_row(st, (int)i * BUF_EVENT_COLS, &rows[done + i]);
+		rc = db_run(st);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rc == TLY_OK) {
@@ -801,7 +799,7 @@ static int open_writer(struct buf *b)
 	if (rc == TLY_OK)
 		rc = seen_open(b->db, &b->seen);
 	if (rc == TLY_OK)
-		rc = db_prepare_rows(b->db, &b->put_rows, BUF_EVENTS_INSERT,
+		rc = db_rows_prepare(b->db, &b->put, BUF_EVENTS_INSERT,
 				     BUF_EVENT_COLS, PUT_ROWS);
 	for (int i = 0; rc == TLY_OK && i < S_COUNT; i++)
 		rc = db_prepare(b->db, &b->sql[i], buf_sql[i]);
@@ -818,7 +816,7 @@ static void buf_free(struct buf *b)
 	for (int i = 0; i < S_COUNT; i++)
 		db_finalize(&b->sql[i]);
 	db_ckpt_stop(&b->ckpt);		/* the writer thread has ended */
-	db_finalize(&b->put_rows);
+	db_rows_finalize(&b->put);
 	seen_close(&b->seen);
 	db_close(&b->db);
 	roll_catalog_free(&b->cat);

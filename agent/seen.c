@@ -29,7 +29,7 @@ _Static_assert(SEEN_LOG_MAX <= SLOT_INDEX_MASK, "slot index bits");
 #define LOG_ROWS 64		/* seen_log rows per multi-row INSERT */
 
 enum {
-	Q_PROBE, Q_LOG, Q_MERGE, Q_LOG_SPAN, Q_RUN_PUT, Q_RUN_LAST, Q_CLEAR,
+	Q_PROBE, Q_MERGE, Q_LOG_SPAN, Q_RUN_PUT, Q_RUN_LAST, Q_CLEAR,
 	Q_DROP_RUNS, Q_FORGET_RUNS, Q_TRIM, Q_TRIMMED, Q_LOAD, Q_ALL, Q_SIZE,
 	Q_COUNT
 };
@@ -38,7 +38,6 @@ static const char *const seen_sql[Q_COUNT] = {
 	/* One seek a run (the plan: PRIMARY KEY (run=? AND fp=?)). */
 	[Q_PROBE] = "SELECT 1 FROM seen "
 		    "WHERE run IN (SELECT run FROM seen_runs) AND fp = ?",
-	[Q_LOG] = "INSERT INTO seen_log (fp, at) VALUES (?, ?)",
 	/* In key order, so the run is walked once, leaf after leaf. */
 	[Q_MERGE] = SEEN_SQL_MERGE,
 	[Q_LOG_SPAN] = SEEN_SQL_LOG_SPAN,
@@ -64,7 +63,7 @@ struct seen {
 	uint64_t seed;
 	struct seen_key *keys;		/* the log's keys in arrival order */
 	uint32_t *slot;			/* tag | index + 1; 0: empty */
-	sqlite3_stmt *log_rows;		/* Q_LOG for LOG_ROWS rows */
+	struct db_rows log;		/* INSERT seen_log, 1..LOG_ROWS rows */
 	size_t n;			/* keys in the mirror */
 	size_t logged;			/* keys[0..logged) are in seen_log */
 	int64_t pending_at;		/* `at` of keys[logged..n) */
@@ -285,14 +284,15 @@ void seen_prefetch(const struct seen *s, const struct seen_key *k)
 	bloom_prefetch(&s->bf, half(k, 0));
 }
 
-/* Write keys[logged..n) to seen_log, LOG_ROWS to a statement. */
+/* Write keys[logged..n) to seen_log, LOG_ROWS (64, 32 ... 1) a statement. */
 int seen_flush(struct seen *s)
 {
 	int rc = TLY_OK;
 
 	while (rc == TLY_OK && s->logged < s->n) {
-		size_t rows = s->n - s->logged >= LOG_ROWS ? LOG_ROWS : 1;
-		sqlite3_stmt *st = rows > 1 ? s->log_rows : s->q[Q_LOG];
+		size_t rows;
+		sqlite3_stmt *st = db_rows_pick(&s->log, s->n - s->logged,
+						&rows);
 
 		for (size_t r = 0; r < rows; r++) {
 			sqlite3_bind_blob(st, (int)(2 * r + 1),
@@ -511,7 +511,7 @@ int seen_open(sqlite3 *db, struct seen **out)
 	for (int i = 0; rc == TLY_OK && i < Q_COUNT; i++)
 		rc = db_prepare(db, &s->q[i], seen_sql[i]);
 	if (rc == TLY_OK)
-		rc = db_prepare_rows(db, &s->log_rows, "INSERT INTO seen_log "
+		rc = db_rows_prepare(db, &s->log, "INSERT INTO seen_log "
 				     "(fp, at)", 2, LOG_ROWS);
 	if (rc == TLY_OK &&
 	    sqlite3_create_function_v2(db, "tally_fp", 3, SQLITE_UTF8 |
@@ -544,7 +544,7 @@ void seen_close(struct seen **sp)
 		return;
 	for (int i = 0; i < Q_COUNT; i++)
 		db_finalize(&s->q[i]);
-	db_finalize(&s->log_rows);
+	db_rows_finalize(&s->log);
 	if (s->db)
 		sqlite3_create_function_v2(s->db, "tally_fp", 3, SQLITE_UTF8,
 					   NULL, NULL, NULL, NULL, NULL);

@@ -39,7 +39,8 @@ static const char schema[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	SEEN_SCHEMA SEEN_MIGRATION_2;
 
-/* agent/seen.c: Q_LOG, and a merge (seen.h's SEEN_SQL_*, then Q_CLEAR);
+/* agent/seen.c: its seen_log INSERT (one row), and a merge (seen.h's
+ * SEEN_SQL_*, then Q_CLEAR);
  * agent/buf.c: S_EVENT (buf_schema.h). */
 static const char sql_log[] = "INSERT INTO seen_log (fp, at) VALUES (?, ?)";
 static const char sql_clear[] = "DELETE FROM seen_log";

@@ -132,6 +132,44 @@ int db_prepare_rows(sqlite3 *db, sqlite3_stmt **st, const char *head,
 	return rc;
 }
 
+int db_rows_prepare(sqlite3 *db, struct db_rows *r, const char *head,
+		    int ncols, int max_rows)
+{
+	int rc = TLY_OK;
+
+	r->nsizes = 0;
+	if (max_rows < 1 || (max_rows & (max_rows - 1)) ||
+	    max_rows > 1 << (DB_ROWS_SIZES - 1))
+		return TLY_EINVAL;
+	for (int rows = 1; rc == TLY_OK && rows <= max_rows; rows *= 2) {
+		rc = db_prepare_rows(db, &r->st[r->nsizes], head, ncols, rows);
+		if (rc == TLY_OK)
+			r->nsizes++;
+	}
+	if (rc != TLY_OK)
+		db_rows_finalize(r);
+	return rc;
+}
+
+sqlite3_stmt *db_rows_pick(const struct db_rows *r, size_t n, size_t *rows)
+{
+	int i = r->nsizes - 1;
+
+	while (i > 0 && ((size_t)1 << i) > n)
+		i--;
+	*rows = (size_t)1 << i;
+	return r->st[i];
+}
+
+void db_rows_finalize(struct db_rows *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->nsizes; i++)
+		db_finalize(&r->st[i]);
+	r->nsizes = 0;
+}
+
 void db_finalize(sqlite3_stmt **st)
 {
 	if (!st || !*st)

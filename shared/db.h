@@ -55,6 +55,24 @@ int db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql);
 int db_prepare_rows(sqlite3 *db, sqlite3_stmt **st, const char *head,
 		    int ncols, int nrows);
 
+/*
+ * db_prepare_rows for 1, 2, 4 ... max_rows rows (max_rows a power of two,
+ * at most 2^(DB_ROWS_SIZES - 1)), so that any number of rows goes in as
+ * at most log2(max_rows) + 1 statement runs, not one run a row.
+ */
+#define DB_ROWS_SIZES 8
+struct db_rows {
+	sqlite3_stmt *st[DB_ROWS_SIZES];	/* st[i]: 2^i rows */
+	int nsizes;
+};
+
+int db_rows_prepare(sqlite3 *db, struct db_rows *r, const char *head,
+		    int ncols, int max_rows);
+/* The statement for the most rows (a power of two) not past n >= 1, and
+ * that many in *rows. */
+sqlite3_stmt *db_rows_pick(const struct db_rows *r, size_t n, size_t *rows);
+void db_rows_finalize(struct db_rows *r);	/* NULL-safe */
+
 /* Finalize; NULL-safe.  Sets *st to NULL. */
 void db_finalize(sqlite3_stmt **st);
 

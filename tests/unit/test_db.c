@@ -193,6 +193,50 @@ static void test_prepare_rows(void **state)
 	db_close(&db);
 }
 
+/* Any count of rows in at most log2(max) + 1 runs, in order. */
+static void test_rows_family(void **state)
+{
+	struct db_rows r;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	size_t take, runs = 0, done = 0;
+
+	(void)state;
+	assert_int_equal(db_open(&db, path, DB_SYNC_NORMAL, 1000), TLY_OK);
+	assert_int_equal(db_exec(db, "CREATE TABLE t (a INTEGER)"), TLY_OK);
+	assert_int_equal(db_rows_prepare(db, &r, "INSERT INTO t (a)", 1, 8),
+			 TLY_OK);
+	assert_int_equal(r.nsizes, 4);
+	assert_non_null(db_rows_pick(&r, 100, &take));
+	assert_int_equal(take, 8);
+	db_rows_pick(&r, 7, &take);
+	assert_int_equal(take, 4);
+	db_rows_pick(&r, 1, &take);
+	assert_int_equal(take, 1);
+	for (; done < 23; done += take, runs++) {
+		sqlite3_stmt *st = db_rows_pick(&r, 23 - done, &take);
+
+		for (size_t i = 0; i < take; i++)
+			sqlite3_bind_int(st, (int)i + 1, (int)(done + i));
+		assert_int_equal(db_run(st), TLY_OK);
+	}
+	assert_int_equal(runs, 2 + 1 + 1 + 1);	/* 8, 8, 4, 2, 1 */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), sum(a), "
+			 "group_concat(a) FROM t", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 23);
+	assert_int_equal(sqlite3_column_int(q, 1), 22 * 23 / 2);
+	sqlite3_finalize(q);
+	db_rows_finalize(&r);
+	assert_int_equal(r.nsizes, 0);
+	/* Not a power of two, or past the sizes kept: refused. */
+	assert_int_equal(db_rows_prepare(db, &r, "INSERT INTO t (a)", 1, 6),
+			 TLY_EINVAL);
+	assert_int_equal(db_rows_prepare(db, &r, "INSERT INTO t (a)", 1,
+					 1 << DB_ROWS_SIZES), TLY_EINVAL);
+	db_close(&db);
+}
+
 static long file_size(const char *p)
 {
 	FILE *f = fopen(p, "rb");
@@ -252,6 +296,7 @@ int main(void)
 		T(test_failed_migration_rolls_back),
 		T(test_run_conflict_and_rollback),
 		T(test_prepare_rows),
+		T(test_rows_family),
 		T(test_background_checkpoint),
 	};
 
