@@ -101,25 +101,32 @@ def sender(ag, prefix, acked, stop):
             acked.add(tx)
 
 
-@s.test
-def kill9_rounds(t):
-    col = Collector(t)
-    ag = Agent(t, col, env={"TALLY_SHIP_BATCH_MAX_EVENTS": "50"})
+def kill9_while_sending(ag, rounds, pause):
+    """rounds times: three senders post, the agent is killed -9 after a
+    random pause in (lo, hi) s and started again.  The ids answered 200."""
     acked = set()
     rnd = random.Random(11)
-    for r in range(12):
+    for r in range(rounds):
         stop = threading.Event()
         senders = [threading.Thread(target=sender, args=(ag, "r%d-%d" % (r, k), acked, stop))
                    for k in range(3)]
         for th in senders:
             th.start()
         # Kill at a random moment: mid-intake always, mid-shipping often.
-        time.sleep(rnd.uniform(0.05, 0.6))
+        time.sleep(rnd.uniform(*pause))
         ag.proc.kill9()
         stop.set()
         for th in senders:
             th.join()
         ag.start()
+    return acked
+
+
+@s.test
+def kill9_rounds(t):
+    col = Collector(t)
+    ag = Agent(t, col, env={"TALLY_SHIP_BATCH_MAX_EVENTS": "50"})
+    acked = kill9_while_sending(ag, 12, (0.05, 0.6))
     ag.drained(timeout=120)
     rows = col_events(col)
     txs = [tx for tx, _ in rows]

@@ -6,7 +6,6 @@ ships; a batch the collector refuses stays in the outbox; the retained
 catalog reaches the agent."""
 import json
 import os
-import random
 import socket
 import threading
 import time
@@ -15,8 +14,8 @@ from decimal import Decimal
 from harness import (ROOT, Agent, Collector, Suite, free_port, make_ca_and_cert, run,
                      wait_until)
 from test_agent import (assert_held_once, assert_sleeps_when_drained, col_agent_counts,
-                        col_events, ev, metric, post_in_parallel, repeats_workload,
-                        sender, usage_rows)
+                        col_events, ev, kill9_while_sending, metric, post_in_parallel,
+                        repeats_workload, sender, usage_rows)
 
 s = Suite("mqtt_agent")
 
@@ -174,20 +173,7 @@ def broker_killed_and_restarted(t):
 @s.test
 def agent_kill9_rounds(t):
     broker, col, ag = setup(t, agent_env={"TALLY_SHIP_BATCH_MAX_EVENTS": "50"})
-    acked = set()
-    rnd = random.Random(11)
-    for r in range(8):
-        stop = threading.Event()
-        senders = [threading.Thread(target=sender, args=(ag, "r%d-%d" % (r, k), acked, stop))
-                   for k in range(3)]
-        for th in senders:
-            th.start()
-        time.sleep(rnd.uniform(0.1, 0.8))
-        ag.proc.kill9()
-        stop.set()
-        for th in senders:
-            th.join()
-        ag.start()
+    acked = kill9_while_sending(ag, 8, (0.1, 0.8))
     ag.drained(timeout=120)
     txs = assert_exact(col, acked)
     received, dups = col_agent_counts(col, "edge-1")
