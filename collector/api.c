@@ -407,25 +407,16 @@ int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
 	return api_load_one(x, sql, key, doc_read, d);
 }
 
-/* Append one page of rows, rendered by to_json, to list. */
-static int doc_page(struct api_ctx *x, const char *sql, int64_t page,
-		    int64_t per, cJSON *(*to_json)(const struct api_doc *d),
-		    cJSON *list)
+int api_rows_append(struct api_ctx *x, struct store_stmt *st,
+		    cJSON *(*row_json)(struct api_ctx *x,
+				       struct store_stmt *st, void *arg),
+		    void *arg, cJSON *list)
 {
-	struct store_stmt *st = NULL;
-	int rc = store_prepare(x->c, sql, &st);
+	int rc;
 
-	if (rc != TLY_OK)
-		return rc;
-	store_bind_i64(st, 1, per);
-	store_bind_i64(st, 2, (page - 1) * per);
 	while ((rc = store_step(st)) == STORE_ROW) {
-		struct api_doc d = {0};
-		cJSON *o = NULL;
+		cJSON *o = row_json(x, st, arg);
 
-		if (api_doc_row(st, &d) == TLY_OK)
-			o = to_json(&d);
-		api_doc_free(&d);
 		if (!o || !cJSON_AddItemToArray(list, o)) {
 			cJSON_Delete(o);
 			rc = TLY_ENOMEM;
@@ -434,6 +425,41 @@ static int doc_page(struct api_ctx *x, const char *sql, int64_t page,
 	}
 	store_reset(st);
 	return rc == STORE_DONE ? TLY_OK : rc;
+}
+
+/* A doc row as to_json renders it (arg: struct doc_to). */
+struct doc_to {
+	cJSON *(*to_json)(const struct api_doc *d);
+};
+
+static cJSON *doc_row_json(struct api_ctx *x, struct store_stmt *st,
+			   void *arg)
+{
+	const struct doc_to *t = arg;
+	struct api_doc d = {0};
+	cJSON *o = NULL;
+
+	(void)x;
+	if (api_doc_row(st, &d) == TLY_OK)
+		o = t->to_json(&d);
+	api_doc_free(&d);
+	return o;
+}
+
+/* Append one page of rows, rendered by to_json, to list. */
+static int doc_page(struct api_ctx *x, const char *sql, int64_t page,
+		    int64_t per, cJSON *(*to_json)(const struct api_doc *d),
+		    cJSON *list)
+{
+	struct doc_to t = {to_json};
+	struct store_stmt *st = NULL;
+	int rc = store_prepare(x->c, sql, &st);
+
+	if (rc != TLY_OK)
+		return rc;
+	store_bind_i64(st, 1, per);
+	store_bind_i64(st, 2, (page - 1) * per);
+	return api_rows_append(x, st, doc_row_json, &t, list);
 }
 
 void api_doc_list(struct api_ctx *x, const char *name, const char *count_sql,

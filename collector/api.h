@@ -143,6 +143,16 @@ int api_load_one(struct api_ctx *x, const char *sql, const char *key,
 int api_doc_load(struct api_ctx *x, const char *sql, const char *key,
 		 struct api_doc *d);
 
+/*
+ * Append row_json(x, st, arg) for each row st (prepared and bound)
+ * selects to list, then reset st: TLY_OK, TLY_ENOMEM (a row not
+ * rendered), or the store's error.
+ */
+int api_rows_append(struct api_ctx *x, struct store_stmt *st,
+		    cJSON *(*row_json)(struct api_ctx *x,
+				       struct store_stmt *st, void *arg),
+		    void *arg, cJSON *list);
+
 /* Answer GET of a doc table: {"<name>": [...], "meta": ...}.  count_sql
  * is a COUNT(*); page_sql selects the doc columns and takes LIMIT and
  * OFFSET as its two parameters; to_json renders one row. */

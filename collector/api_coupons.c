@@ -932,6 +932,19 @@ void api_coupons_get(struct api_ctx *x)
 /* One page of live coupons in Lago's order (order_by_status_and_
  * expiration: active first, no_expiration first, soonest first, with
  * no expiration_at last as PostgreSQL sorts NULLs), then oldest first. */
+static cJSON *coupon_row_json(struct api_ctx *x, struct store_stmt *st,
+			     void *arg)
+{
+	struct coupon cp = {0};
+	cJSON *o = NULL;
+
+	(void)arg;
+	if (coupon_row(st, &cp) == TLY_OK)
+		o = coupon_json(x, &cp);
+	coupon_free(&cp);
+	return o;
+}
+
 static int coupon_page(struct api_ctx *x, int64_t page, int64_t per,
 		       cJSON *list)
 {
@@ -946,21 +959,7 @@ static int coupon_page(struct api_ctx *x, int64_t page, int64_t per,
 		return rc;
 	store_bind_i64(st, 1, per);
 	store_bind_i64(st, 2, (page - 1) * per);
-	while ((rc = store_step(st)) == STORE_ROW) {
-		struct coupon cp = {0};
-		cJSON *o = NULL;
-
-		if (coupon_row(st, &cp) == TLY_OK)
-			o = coupon_json(x, &cp);
-		coupon_free(&cp);
-		if (!o || !cJSON_AddItemToArray(list, o)) {
-			cJSON_Delete(o);
-			rc = TLY_ENOMEM;
-			break;
-		}
-	}
-	store_reset(st);
-	return rc == STORE_DONE ? TLY_OK : rc;
+	return api_rows_append(x, st, coupon_row_json, NULL, list);
 }
 
 void api_coupons_list(struct api_ctx *x)
@@ -1627,6 +1626,13 @@ static void bind_filter(struct store_stmt *st, const void *arg)
 	"AND (CAST(? AS TEXT) IS NULL OR cu.external_id = ?) " \
 	"AND (CAST(? AS TEXT) IS NULL OR a.status = ?) "
 
+static cJSON *applied_row_json(struct api_ctx *x, struct store_stmt *st,
+			      void *arg)
+{
+	(void)arg;
+	return applied_json(x, st, 1);
+}
+
 /* One page, newest first (AppliedCouponsQuery), each with its credits. */
 static int applied_page(struct api_ctx *x, const struct filter *f,
 			int64_t page, int64_t per, cJSON *list)
@@ -1642,17 +1648,7 @@ static int applied_page(struct api_ctx *x, const struct filter *f,
 	bind_filter(st, f);
 	store_bind_i64(st, 5, per);
 	store_bind_i64(st, 6, (page - 1) * per);
-	while ((rc = store_step(st)) == STORE_ROW) {
-		cJSON *o = applied_json(x, st, 1);
-
-		if (!o || !cJSON_AddItemToArray(list, o)) {
-			cJSON_Delete(o);
-			rc = TLY_ENOMEM;
-			break;
-		}
-	}
-	store_reset(st);
-	return rc == STORE_DONE ? TLY_OK : rc;
+	return api_rows_append(x, st, applied_row_json, NULL, list);
 }
 
 void api_applied_coupons_list(struct api_ctx *x)

@@ -745,6 +745,20 @@ static int64_t customer_count(struct api_ctx *x)
 	return api_count(x, sql);
 }
 
+static cJSON *customer_row_json(struct api_ctx *x, struct store_stmt *st,
+				void *arg)
+{
+	cJSON *doc = cJSON_Parse(store_col_text(st, 2));
+	cJSON *c = doc ? customer_json(x, store_col_text(st, 0),
+				       store_col_i64(st, 1), doc,
+				       store_col_i64(st, 3),
+				       store_col_i64(st, 4), 0) : NULL;
+
+	(void)arg;
+	cJSON_Delete(doc);
+	return c;
+}
+
 void api_customers_list(struct api_ctx *x)
 {
 	static const char *const sql =
@@ -765,22 +779,8 @@ void api_customers_list(struct api_ctx *x)
 		goto fail;
 	store_bind_i64(st, 1, per);
 	store_bind_i64(st, 2, (page - 1) * per);
-	while ((rc = store_step(st)) == STORE_ROW) {
-		cJSON *doc = cJSON_Parse(store_col_text(st, 2));
-		cJSON *c = doc ? customer_json(x, store_col_text(st, 0),
-					       store_col_i64(st, 1), doc,
-					       store_col_i64(st, 3),
-					       store_col_i64(st, 4), 0) : NULL;
-
-		cJSON_Delete(doc);
-		if (!c || !cJSON_AddItemToArray(list, c)) {
-			cJSON_Delete(c);
-			rc = TLY_ENOMEM;
-			break;
-		}
-	}
-	store_reset(st);
-	if (rc != STORE_DONE || api_meta(root, page, per, total) != 0)
+	rc = api_rows_append(x, st, customer_row_json, NULL, list);
+	if (rc != TLY_OK || api_meta(root, page, per, total) != 0)
 		goto fail;
 	httpd_json(x->resp, 200, root);
 	return;

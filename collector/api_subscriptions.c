@@ -1069,7 +1069,14 @@ static void bind_filter(struct store_stmt *st, const void *arg)
 	store_bind_text(st, 9, f->plan_code);
 }
 
-/* Append the page's subscriptions to list; STORE_DONE when all went. */
+static cJSON *sub_row_json(struct api_ctx *x, struct store_stmt *st,
+			  void *arg)
+{
+	(void)arg;
+	return sub_json(x, st, SJ_LIST);
+}
+
+/* Append the page's subscriptions to list: TLY_OK when all went. */
 static int sub_page(struct api_ctx *x, const struct sub_filter *f,
 		    int64_t page, int64_t per, cJSON *list)
 {
@@ -1085,17 +1092,7 @@ static int sub_page(struct api_ctx *x, const struct sub_filter *f,
 	bind_filter(st, f);
 	store_bind_i64(st, 10, per);
 	store_bind_i64(st, 11, (page - 1) * per);
-	while ((rc = store_step(st)) == STORE_ROW) {
-		cJSON *s = sub_json(x, st, SJ_LIST);
-
-		if (!s || !cJSON_AddItemToArray(list, s)) {
-			cJSON_Delete(s);
-			rc = TLY_ENOMEM;
-			break;
-		}
-	}
-	store_reset(st);
-	return rc;
+	return api_rows_append(x, st, sub_row_json, NULL, list);
 }
 
 void api_subscriptions_list(struct api_ctx *x)
@@ -1112,7 +1109,7 @@ void api_subscriptions_list(struct api_ctx *x)
 	root = cJSON_CreateObject();
 	list = cJSON_AddArrayToObject(root, "subscriptions");
 	if (total < 0 || !list ||
-	    sub_page(x, &f, page, per, list) != STORE_DONE ||
+	    sub_page(x, &f, page, per, list) != TLY_OK ||
 	    api_meta(root, page, per, total) != 0) {
 		cJSON_Delete(root);
 		api_store_failed(x);
