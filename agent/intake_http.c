@@ -29,37 +29,40 @@ int intake_put(struct agent *a, const struct ev_batch *eb, size_t *dups)
 	return rc;
 }
 
-/*
- * Lago's event object, as the agent knows it (now is created_at), into t:
- * the keys by hand, each value escaped by cJSON's printer, the
- * properties as ev_parse printed them.  0, or -1 out of memory.
- */
-static int put_event(struct jtext *t, const struct event *ev, const char *now)
+/* Lago's event object, as the agent knows it; now is created_at.  It
+ * refers to ev's properties: free it before the batch. */
+static cJSON *event_json(const struct event *ev, const char *now)
 {
+	cJSON *o = cJSON_CreateObject();
 	char ts[UTIL_TIME_LEN];
+	int bad = !o;
 
 	util_iso_time(ev->ts_ms, 1, ts);
-	return jtext_put(t, "{\"lago_id\":null,\"transaction_id\":") ||
-	       jtext_str(t, ev->transaction_id) ||
-	       jtext_put(t, ",\"lago_customer_id\":null,\"code\":") ||
-	       jtext_str(t, ev->code) ||
-	       jtext_put(t, ",\"timestamp\":") || jtext_str(t, ts) ||
-	       jtext_put(t, ",\"precise_total_amount_cents\":") ||
-	       jtext_str(t, ev->precise_total_amount_cents) ||
-	       jtext_put(t, ",\"properties\":") ||
-	       (ev->props_json ? jtext_put(t, ev->props_json) :
-				 jtext_json(t, ev->props)) ||
-	       jtext_put(t, ",\"lago_subscription_id\":null,"
-			 "\"external_subscription_id\":") ||
-	       jtext_str(t, ev->sub) ||
-	       jtext_put(t, ",\"created_at\":") || jtext_str(t, now) ||
-	       jtext_put(t, "}");
+	bad = bad || !cJSON_AddNullToObject(o, "lago_id") ||
+	      !cJSON_AddStringToObject(o, "transaction_id", ev->transaction_id) ||
+	      !cJSON_AddNullToObject(o, "lago_customer_id") ||
+	      !cJSON_AddStringToObject(o, "code", ev->code) ||
+	      !cJSON_AddStringToObject(o, "timestamp", ts) ||
+	      !(ev->precise_total_amount_cents ?
+		cJSON_AddStringToObject(o, "precise_total_amount_cents",
+					ev->precise_total_amount_cents) :
+		cJSON_AddNullToObject(o, "precise_total_amount_cents")) ||
+	      /* A reference: the batch's own properties, not a copy. */
+	      !cJSON_AddItemReferenceToObject(o, "properties", ev->props) ||
+	      !cJSON_AddNullToObject(o, "lago_subscription_id") ||
+	      !(ev->sub ? cJSON_AddStringToObject(o, "external_subscription_id",
+						  ev->sub) :
+		cJSON_AddNullToObject(o, "external_subscription_id")) ||
+	      !cJSON_AddStringToObject(o, "created_at", now);
+	if (bad)
+		cJSON_Delete(o);
+	return bad ? NULL : o;
 }
 
 /*
- * Lago's answer: every event echoed, written straight into the answer's
- * text, so a batch's answer never exists as a tree (that tree was most
- * of intake's memory under load).
+ * Lago's answer: every event echoed.  Each object is built, printed into
+ * the answer's text and freed in turn, so a batch's answer never exists
+ * as a whole tree (that tree was most of intake's memory under load).
  */
 static void answer_events(struct httpd_resp *resp, const struct ev_batch *eb,
 			  int batch)
@@ -70,8 +73,12 @@ static void answer_events(struct httpd_resp *resp, const struct ev_batch *eb,
 
 	util_iso_time(util_now_ms(), 0, now);
 	bad = jtext_put(&t, batch ? "{\"events\":[" : "{\"event\":");
-	for (size_t i = 0; !bad && i < eb->n; i++)
-		bad = (i && jtext_put(&t, ",")) || put_event(&t, &eb->evs[i], now);
+	for (size_t i = 0; !bad && i < eb->n; i++) {
+		cJSON *one = event_json(&eb->evs[i], now);
+
+		bad = !one || (i && jtext_put(&t, ",")) || jtext_json(&t, one);
+		cJSON_Delete(one);
+	}
 	if (!bad)
 		bad = jtext_put(&t, batch ? "]}" : "}");
 	if (bad) {

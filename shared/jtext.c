@@ -75,14 +75,27 @@ int jtext_json(struct jtext *t, const cJSON *o)
 
 int jtext_str(struct jtext *t, const char *s)
 {
+	size_t len, need;
 	cJSON v;
 
 	if (!s)
 		return jtext_put(t, "null");
+	/* Room for the worst case (every byte a \u00XX escape, two quotes,
+	 * and the 5 bytes cJSON_PrintPreallocated keeps spare), so that a
+	 * short string never grows the text by a guess. */
+	len = strlen(s);
+	if (len > ((size_t)INT_MAX - 8) / 6)
+		return -1;
+	need = 6 * len + 8;
+	if (room(t, need))
+		return -1;
 	memset(&v, 0, sizeof(v));
 	v.type = cJSON_String;
 	v.valuestring = (char *)s;	/* printed, never freed */
-	return jtext_json(t, &v);
+	if (!cJSON_PrintPreallocated(&v, t->p + t->len, (int)need, 0))
+		return -1;
+	t->len += strlen(t->p + t->len);
+	return 0;
 }
 
 void jtext_free(struct jtext *t)

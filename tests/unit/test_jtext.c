@@ -1,7 +1,8 @@
 /*
  * test_jtext.c - a JSON text written piece by piece: punctuation and
  * cJSON-printed items, growth past the first block, an item larger than
- * any guess, and escaping left to cJSON.
+ * any guess, strings however long (and NULL), and escaping left to
+ * cJSON.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,6 +48,30 @@ static void test_pieces(void **state)
 	assert_int_equal(t.len, 0);
 }
 
+/* Strings, escaped by cJSON however long, and NULL as null. */
+static void test_strings(void **state)
+{
+	static const char ctl[] = "\x01\x02\x03\x04";
+	struct jtext t = {0};
+	char *all = malloc(4 * 5000 + 1);
+
+	(void)state;
+	assert_non_null(all);
+	for (int i = 0; i < 5000; i++)	/* every byte escaped: 6x */
+		memcpy(all + 4 * i, ctl, 4);
+	all[4 * 5000] = '\0';
+	assert_int_equal(jtext_str(&t, "a\"b\\c\xc3\xa9"), 0);
+	assert_int_equal(jtext_put(&t, ","), 0);
+	assert_int_equal(jtext_str(&t, NULL), 0);
+	assert_int_equal(jtext_put(&t, ","), 0);
+	assert_string_equal(t.p, "\"a\\\"b\\\\c\xc3\xa9\",null,");
+	assert_int_equal(jtext_str(&t, all), 0);
+	assert_int_equal(t.len, strlen("\"a\\\"b\\\\c\xc3\xa9\",null,") +
+			 6 * 4 * 5000 + 2);
+	free(all);
+	jtext_free(&t);
+}
+
 static void test_large_item(void **state)
 {
 	size_t n = 100000;	/* beyond every in-place guess */
@@ -74,6 +99,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pieces),
+		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_large_item),
 	};
 
